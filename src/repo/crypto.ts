@@ -1,0 +1,123 @@
+import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import sodium from 'sodium-native';
+import { ArcaError } from '../errors.js';
+
+/**
+ * restic's authenticated encryption: AES-256-CTR, then Poly1305-AES over the ciphertext.
+ * A sealed message is `IV(16) ‖ ciphertext ‖ MAC(16)`; the Poly1305 key is
+ * `r ‖ AES-128(k, IV)`. See FORMAT-NOTES §3.
+ */
+
+/** Bytes a sealed message adds to its plaintext. */
+export const sealOverhead = 32;
+const ivSize = 16;
+const macSize = 16;
+// AES-CTR through OpenSSL is fastest fed in slices of this size (DEPS.md §B).
+const ctrSlice = 256 * 1024;
+
+/** The keys that encrypt and authenticate everything in a repository. */
+export interface MasterKey {
+  /** AES-256 key. */
+  encrypt: Buffer;
+  /** AES-128 key that turns the IV into the Poly1305 nonce part. */
+  macK: Buffer;
+  /** Poly1305 `r`. */
+  macR: Buffer;
+}
+
+/** Returns a fresh random key, with `r` stored clamped as restic ≤ 0.16 does (readable by every version). */
+export function newRandomKey(): MasterKey {
+  const macR = randomBytes(16);
+  clampR(macR);
+  return { encrypt: randomBytes(32), macK: randomBytes(16), macR };
+}
+
+/** Builds a key from 64 bytes of KDF output: encrypt ‖ mac.k ‖ mac.r. */
+export function keyFromKdf(buf: Buffer): MasterKey {
+  if (buf.length !== 64) throw new Error(`KDF output must be 64 bytes, got ${buf.length}`);
+  return { encrypt: buf.subarray(0, 32), macK: buf.subarray(32, 48), macR: buf.subarray(48, 64) };
+}
+
+/** True when the key is usable (restic rejects all-zero keys). */
+export function isValidKey(k: MasterKey): boolean {
+  return (
+    k.encrypt.length === 32 &&
+    k.macK.length === 16 &&
+    k.macR.length === 16 &&
+    !isZero(k.encrypt) &&
+    !isZero(k.macK) &&
+    !isZero(k.macR)
+  );
+}
+
+/** Encrypts and authenticates `plaintext`; returns `IV ‖ ciphertext ‖ MAC`. */
+export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(plaintext.length + sealOverhead);
+  let iv: Buffer;
+  do iv = randomBytes(ivSize);
+  while (isZero(iv));
+  iv.copy(out, 0);
+  ctrInto(key.encrypt, iv, plaintext, out, ivSize);
+  const ct = out.subarray(ivSize, ivSize + plaintext.length);
+  poly1305Into(key, iv, ct, out.subarray(ivSize + plaintext.length));
+  return out;
+}
+
+/**
+ * Verifies the MAC of `IV ‖ ciphertext ‖ MAC` and returns the plaintext.
+ * Throws `ArcaError('corrupt')` naming `what` when the data is not authentic.
+ */
+export function open(key: MasterKey, sealed: Uint8Array, what = 'data'): Buffer {
+  if (sealed.length < sealOverhead) {
+    throw new ArcaError('corrupt', `${what} is too short to be encrypted data (${sealed.length} bytes)`);
+  }
+  const iv = sealed.subarray(0, ivSize);
+  const ct = sealed.subarray(ivSize, sealed.length - macSize);
+  const mac = sealed.subarray(sealed.length - macSize);
+  const want = Buffer.allocUnsafe(macSize);
+  poly1305Into(key, iv, ct, want);
+  if (!timingSafeEqual(want, mac)) {
+    throw new ArcaError('corrupt', `${what}: MAC verification failed (the data is damaged or was tampered with)`);
+  }
+  const out = Buffer.allocUnsafe(ct.length);
+  ctrInto(key.encrypt, iv, ct, out, 0);
+  return out;
+}
+
+/** True when `sealed` authenticates under `key`, without decrypting it. */
+export function verifies(key: MasterKey, sealed: Uint8Array): boolean {
+  if (sealed.length < sealOverhead) return false;
+  const want = Buffer.allocUnsafe(macSize);
+  poly1305Into(key, sealed.subarray(0, ivSize), sealed.subarray(ivSize, sealed.length - macSize), want);
+  return timingSafeEqual(want, sealed.subarray(sealed.length - macSize));
+}
+
+function ctrInto(aesKey: Buffer, iv: Uint8Array, input: Uint8Array, out: Buffer, at: number): void {
+  const c = createCipheriv('aes-256-ctr', aesKey, iv);
+  for (let i = 0; i < input.length; i += ctrSlice) {
+    const part = c.update(input.subarray(i, Math.min(i + ctrSlice, input.length)));
+    part.copy(out, at + i);
+  }
+  c.final();
+}
+
+function poly1305Into(key: MasterKey, iv: Uint8Array, msg: Uint8Array, out: Buffer): void {
+  const e = createCipheriv('aes-128-ecb', key.macK, null);
+  e.setAutoPadding(false);
+  const s = e.update(iv);
+  const pk = Buffer.allocUnsafe(32);
+  key.macR.copy(pk, 0);
+  s.copy(pk, 16);
+  // libsodium clamps r itself, so keys written unclamped by restic ≥ 0.17 work too.
+  sodium.crypto_onetimeauth(out, msg, pk);
+}
+
+function clampR(r: Buffer): void {
+  for (const i of [3, 7, 11, 15]) r[i]! &= 0x0f;
+  for (const i of [4, 8, 12]) r[i]! &= 0xfc;
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
+}

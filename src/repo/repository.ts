@@ -1,0 +1,196 @@
+import pLimit from 'p-limit';
+import type { Backend } from '../backend/backend.js';
+import { ArcaError } from '../errors.js';
+import { decompress } from './compression.js';
+import { type MasterKey, open } from './crypto.js';
+import { hashId, type Id, resolvePrefix, shortId } from './id.js';
+import { MasterIndex, parseIndexFile } from './index.js';
+import { openKey } from './key.js';
+import { type LockData, Lock } from './lock.js';
+import { type BlobLocation } from './index.js';
+import { type BlobType } from './pack.js';
+import { type RepoConfig, parseConfig } from './config.js';
+import { type Node, parseTree } from './tree.js';
+import { loadUnpacked, saveUnpacked, type UnpackedType } from './unpacked.js';
+import { matchesFilter, parseSnapshot, type Snapshot, type SnapshotFilter, sortSnapshots } from './snapshot.js';
+
+/** How many files are fetched at once when loading many small files (index, snapshots). */
+const loadConcurrency = 8;
+
+/** Something that went wrong with one file while loading many; the rest still loaded. */
+export interface LoadProblem {
+  what: string;
+  error: Error;
+}
+
+/** An opened repository: its config, master key and (once loaded) index. */
+export class Repository {
+  readonly index = new MasterIndex();
+  private indexLoaded = false;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly key: MasterKey,
+    readonly keyId: Id,
+    readonly config: RepoConfig,
+  ) {}
+
+  /**
+   * Opens the repository at `backend` with `password`: finds a key that fits and reads
+   * the config. Throws `no-repository` when there is none there.
+   */
+  static async open(backend: Backend, password: string, opts: { keyHint?: string } = {}): Promise<Repository> {
+    try {
+      await backend.stat({ type: 'config', name: '' });
+    } catch (err) {
+      if (err instanceof ArcaError && err.code === 'not-found') {
+        throw new ArcaError('no-repository', `there is no repository at ${backend.location} (no config file)`);
+      }
+      throw err;
+    }
+    const k = await openKey(backend, password, opts.keyHint);
+    const plain = await loadUnpacked(backend, k.master, 2, 'config', '');
+    return new Repository(backend, k.master, k.id, parseConfig(plain));
+  }
+
+  /** Wraps an already-known key and config (used by `init`). */
+  static fromParts(backend: Backend, key: MasterKey, keyId: Id, config: RepoConfig): Repository {
+    return new Repository(backend, key, keyId, config);
+  }
+
+  /** The repository format version. */
+  get version(): number {
+    return this.config.version;
+  }
+
+  /** Loads and decrypts an index, snapshot or lock file. */
+  loadUnpacked(type: UnpackedType, id: Id): Promise<Buffer> {
+    return loadUnpacked(this.backend, this.key, this.version, type, id);
+  }
+
+  /** Stores a JSON document as an unpacked file (compressed in v2); returns its ID. */
+  saveJsonUnpacked(type: UnpackedType, doc: unknown): Promise<Id> {
+    return saveUnpacked(this.backend, this.key, this.version, type, Buffer.from(JSON.stringify(doc)));
+  }
+
+  /** Every file ID of one type. */
+  async listIds(type: 'keys' | 'locks' | 'snapshots' | 'index' | 'data'): Promise<Id[]> {
+    const ids: Id[] = [];
+    for await (const fi of this.backend.list(type)) ids.push(fi.name);
+    return ids.sort();
+  }
+
+  /**
+   * Loads and merges every index file. Index files named in another's `supersedes` are
+   * skipped. Problems are thrown, unless `onProblem` collects them (as `check` does).
+   */
+  async loadIndex(onProblem?: (p: LoadProblem) => void): Promise<void> {
+    if (this.indexLoaded) return;
+    const ids = await this.listIds('index');
+    const limit = pLimit(loadConcurrency);
+    const files = await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          try {
+            return { id, file: parseIndexFile(await this.loadUnpacked('index', id), id, this.version) };
+          } catch (err) {
+            if (!onProblem || !(err instanceof ArcaError)) throw err;
+            onProblem({ what: `index ${shortId(id)}`, error: err });
+            return undefined;
+          }
+        }),
+      ),
+    );
+    const superseded = new Set<Id>();
+    for (const f of files) for (const s of f?.file.supersedes ?? []) superseded.add(s);
+    for (const f of files) if (f && !superseded.has(f.id)) this.index.addFile(f.file);
+    this.indexLoaded = true;
+  }
+
+  /**
+   * Reads one blob: fetches it from its pack, authenticates, decrypts, decompresses and
+   * checks its SHA-256. Falls back to other copies when one is damaged.
+   */
+  async loadBlob(id: Id, type: BlobType): Promise<Buffer> {
+    const locations = this.index.lookupAll(id).filter((l) => l.type === type);
+    if (locations.length === 0) throw new ArcaError('not-found', `${type} blob ${shortId(id)} is not in the index`);
+    let firstError: unknown;
+    for (const loc of locations) {
+      try {
+        const raw = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
+        return this.decodeBlob(loc, raw);
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    throw firstError;
+  }
+
+  /** Turns a blob's stored bytes into its verified plaintext. */
+  decodeBlob(loc: BlobLocation, raw: Buffer): Buffer {
+    const what = `${loc.type} blob ${shortId(loc.id)} in pack ${shortId(loc.packId)}`;
+    let plain = open(this.key, raw, what);
+    if (loc.uncompressedLength > 0) plain = decompress(plain, what, loc.uncompressedLength);
+    if (hashId(plain) !== loc.id) throw new ArcaError('corrupt', `${what}: content does not match its ID`);
+    return plain;
+  }
+
+  /** Loads and decodes a tree. */
+  async loadTree(id: Id): Promise<Node[]> {
+    return parseTree(await this.loadBlob(id, 'tree'), id);
+  }
+
+  /** Loads one snapshot by full ID. */
+  async loadSnapshot(id: Id): Promise<Snapshot> {
+    return parseSnapshot(await this.loadUnpacked('snapshots', id), id);
+  }
+
+  /** Every snapshot, oldest first; damaged ones are reported through `onProblem` or thrown. */
+  async listSnapshots(filter: SnapshotFilter = {}, onProblem?: (p: LoadProblem) => void): Promise<Snapshot[]> {
+    const ids = await this.listIds('snapshots');
+    const limit = pLimit(loadConcurrency);
+    const loaded = await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          try {
+            return await this.loadSnapshot(id);
+          } catch (err) {
+            if (!onProblem || !(err instanceof ArcaError)) throw err;
+            onProblem({ what: `snapshot ${shortId(id)}`, error: err });
+            return undefined;
+          }
+        }),
+      ),
+    );
+    return sortSnapshots(loaded.filter((s): s is Snapshot => s !== undefined && matchesFilter(s, filter)));
+  }
+
+  /** Finds a snapshot by ID, unique prefix or `latest` (the newest that passes the filter). */
+  async findSnapshot(ref: string, filter: SnapshotFilter = {}): Promise<Snapshot> {
+    if (ref === 'latest') {
+      const all = await this.listSnapshots(filter);
+      const newest = all[all.length - 1];
+      if (!newest) throw new ArcaError('not-found', 'no snapshot found (for "latest")');
+      return newest;
+    }
+    return this.loadSnapshot(resolvePrefix(ref, await this.listIds('snapshots'), 'snapshot'));
+  }
+
+  /** Every lock file, decoded; unreadable ones are skipped (restic does the same). */
+  async listLocks(): Promise<{ id: Id; lock: LockData }[]> {
+    const out: { id: Id; lock: LockData }[] = [];
+    for (const id of await this.listIds('locks')) {
+      try {
+        out.push({ id, lock: JSON.parse((await this.loadUnpacked('locks', id)).toString('utf8')) as LockData });
+      } catch (err) {
+        if (!(err instanceof ArcaError)) throw err;
+      }
+    }
+    return out;
+  }
+
+  /** Takes a shared or exclusive lock on the repository (restic-compatible). */
+  lock(exclusive: boolean): Promise<Lock> {
+    return Lock.acquire(this, exclusive);
+  }
+}
