@@ -26,7 +26,7 @@ export interface LoadProblem {
 /** An opened repository: its config, master key and (once loaded) index. */
 export class Repository {
   readonly index = new MasterIndex();
-  private indexLoaded = false;
+  private indexLoading: Promise<void> | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -84,8 +84,12 @@ export class Repository {
    * Loads and merges every index file. Index files named in another's `supersedes` are
    * skipped. Problems are thrown, unless `onProblem` collects them (as `check` does).
    */
-  async loadIndex(onProblem?: (p: LoadProblem) => void): Promise<void> {
-    if (this.indexLoaded) return;
+  loadIndex(onProblem?: (p: LoadProblem) => void): Promise<void> {
+    this.indexLoading ??= this.readIndexFiles(onProblem);
+    return this.indexLoading;
+  }
+
+  private async readIndexFiles(onProblem?: (p: LoadProblem) => void): Promise<void> {
     const ids = await this.listIds('index');
     const limit = pLimit(loadConcurrency);
     const files = await Promise.all(
@@ -104,7 +108,6 @@ export class Repository {
     const superseded = new Set<Id>();
     for (const f of files) for (const s of f?.file.supersedes ?? []) superseded.add(s);
     for (const f of files) if (f && !superseded.has(f.id)) this.index.addFile(f.file);
-    this.indexLoaded = true;
   }
 
   /**
@@ -112,6 +115,7 @@ export class Repository {
    * checks its SHA-256. Falls back to other copies when one is damaged.
    */
   async loadBlob(id: Id, type: BlobType): Promise<Buffer> {
+    await this.loadIndex();
     const locations = this.index.lookupAll(id).filter((l) => l.type === type);
     if (locations.length === 0) throw new ArcaError('not-found', `${type} blob ${shortId(id)} is not in the index`);
     let firstError: unknown;

@@ -1,0 +1,120 @@
+import { type Backend } from '../backend/backend.js';
+import { openBackend } from '../backend/location.js';
+import { ArcaError } from '../errors.js';
+import type { Lock } from '../repo/lock.js';
+import { Repository } from '../repo/repository.js';
+import { readPassword } from './password.js';
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  repo?: string;
+  passwordFile?: string;
+  passwordCommand?: string;
+  keyHint?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  lock?: boolean;
+}
+
+/** What a command needs to talk to the user: where to print, and whether to be quiet. */
+export interface Output {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  /** True when stdout is a terminal and progress may be drawn. */
+  interactive: boolean;
+  /** Prints a line for a person (suppressed by `--quiet` and `--json`). */
+  info(line: string): void;
+  /** Prints a line on stdout regardless of `--quiet` (the command's result). */
+  print(line: string): void;
+  /** Prints one JSON document on a line. */
+  printJson(doc: unknown): void;
+  /** Prints a warning on stderr (never suppressed). */
+  warn(line: string): void;
+}
+
+/** Builds the output helper from the global options. */
+export function makeOutput(g: GlobalOptions): Output {
+  const json = g.json === true;
+  const quiet = g.quiet === true;
+  return {
+    json,
+    quiet,
+    verbose: g.verbose === true,
+    interactive: process.stdout.isTTY === true && !json && !quiet,
+    info: (line) => {
+      if (!json && !quiet) process.stdout.write(`${line}\n`);
+    },
+    print: (line) => process.stdout.write(`${line}\n`),
+    printJson: (doc) => process.stdout.write(`${JSON.stringify(doc, jsonReplacer)}\n`),
+    warn: (line) => process.stderr.write(`${line}\n`),
+  };
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value) <= Number.MAX_SAFE_INTEGER ? Number(value) : value.toString();
+  return value;
+}
+
+/** The repository location from `-r` or `ARCA_REPOSITORY`. */
+export function repoLocation(g: GlobalOptions, env = process.env): string {
+  const loc = g.repo ?? env.ARCA_REPOSITORY;
+  if (loc === undefined || loc === '') {
+    throw new ArcaError('usage', 'no repository given: use -r/--repo or set ARCA_REPOSITORY');
+  }
+  return loc;
+}
+
+/** Opens the backend only (for commands that create a repository). */
+export function backendFromOptions(g: GlobalOptions): Backend {
+  return openBackend(repoLocation(g));
+}
+
+/** Opens the repository named by the global options, asking for the password as configured. */
+export async function openRepository(g: GlobalOptions): Promise<Repository> {
+  const backend = backendFromOptions(g);
+  try {
+    const password = await readPassword(g);
+    return await Repository.open(backend, password, { keyHint: g.keyHint });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+}
+
+/** The kind of lock a command takes while it runs. */
+export type LockMode = 'none' | 'shared' | 'exclusive';
+
+/**
+ * Opens the repository, takes the lock the command needs (unless `--no-lock`), runs
+ * `fn`, and always releases the lock and the backend afterwards.
+ */
+export async function withRepository<T>(g: GlobalOptions, mode: LockMode, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await openRepository(g);
+  let lock: Lock | undefined;
+  try {
+    if (mode !== 'none' && g.lock !== false) lock = await repo.lock(mode === 'exclusive');
+    onInterrupt(async () => {
+      await lock?.release();
+    });
+    return await fn(repo);
+  } finally {
+    await lock?.release();
+    await repo.backend.close();
+  }
+}
+
+let interruptHandler: (() => Promise<void>) | undefined;
+
+/** Registers what to clean up when the user presses Ctrl-C (the newest registration wins). */
+export function onInterrupt(fn: () => Promise<void>): void {
+  interruptHandler = fn;
+}
+
+/** Runs the registered clean-up, once. */
+export async function runInterruptHandler(): Promise<void> {
+  const h = interruptHandler;
+  interruptHandler = undefined;
+  await h?.();
+}

@@ -1,0 +1,81 @@
+import { Command, CommanderError } from 'commander';
+import { ArcaError, ExitCode } from '../errors.js';
+import { registerCat } from './cmd_cat.js';
+import { registerCheck } from './cmd_check.js';
+import { registerDump } from './cmd_dump.js';
+import { registerLs } from './cmd_ls.js';
+import { registerRestore } from './cmd_restore.js';
+import { registerSnapshots } from './cmd_snapshots.js';
+import { runInterruptHandler } from './context.js';
+import { version } from './version.js';
+
+/** Builds the command-line program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command('arca')
+    .description('Backups in the restic repository format, with measured restore drills and audit evidence')
+    .version(version, '-V, --version')
+    .option('-r, --repo <location>', 'repository location (default: $ARCA_REPOSITORY)')
+    .option('--password-file <file>', 'read the repository password from a file (default: $ARCA_PASSWORD_FILE)')
+    .option('--password-command <command>', 'run a shell command that prints the password ($ARCA_PASSWORD_COMMAND)')
+    .option('--key-hint <id>', 'try the key with this ID first')
+    .option('--json', 'print machine-readable JSON')
+    .option('-q, --quiet', 'print only results and errors')
+    .option('-v, --verbose', 'print more detail')
+    .option('--no-lock', 'do not lock the repository (read-only commands only)')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  for (const register of [registerSnapshots, registerLs, registerCat, registerDump, registerRestore, registerCheck]) {
+    register(program);
+  }
+  return program;
+}
+
+/** Runs the CLI with `argv` and returns the exit code (never throws for expected failures). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `arca: ${s}` : s) });
+  for (const cmd of program.commands) cmd.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    return exitCodeFor(err);
+  }
+}
+
+/** Prints one line for an error and picks the exit code. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return 0;
+    return ExitCode.usage;
+  }
+  if (err instanceof ArcaError) {
+    process.stderr.write(`arca: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  process.stderr.write(`arca: internal error: ${e?.stack ?? String(err)}\n`);
+  return ExitCode.error;
+}
+
+let interrupted = false;
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupted) process.exit(ExitCode.interrupted);
+  interrupted = true;
+  process.stderr.write(`arca: ${signal === 'SIGINT' ? 'interrupted' : `received ${signal}`}, cleaning up\n`);
+  void runInterruptHandler().finally(() => process.exit(ExitCode.interrupted));
+}
+
+/** Entry point of the `arca` executable: runs the CLI on the process's arguments and sets its exit code. */
+export function run(): void {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.exitCode = exitCodeFor(err);
+    },
+  );
+}

@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { ArcaError } from '../errors.js';
+
+/** Where a password can come from, in order of precedence. */
+export interface PasswordSources {
+  passwordFile?: string;
+  passwordCommand?: string;
+}
+
+/**
+ * Finds the repository password: `--password-file`, `--password-command`,
+ * `ARCA_PASSWORD_FILE`, `ARCA_PASSWORD_COMMAND`, `ARCA_PASSWORD`, then a prompt on a
+ * terminal. The password itself never appears in an error message.
+ */
+export async function readPassword(src: PasswordSources, env = process.env, what = 'repository'): Promise<string> {
+  const file = src.passwordFile ?? env.ARCA_PASSWORD_FILE;
+  const command = src.passwordCommand ?? env.ARCA_PASSWORD_COMMAND;
+  if (src.passwordFile !== undefined || (file !== undefined && src.passwordCommand === undefined)) {
+    return fromFile(file!);
+  }
+  if (command !== undefined) return fromCommand(command);
+  if (env.ARCA_PASSWORD !== undefined) return env.ARCA_PASSWORD;
+  if (process.stdin.isTTY && process.stderr.isTTY) return prompt(`enter password for ${what}: `);
+  throw new ArcaError(
+    'no-password',
+    'no password given: use --password-file, --password-command, ARCA_PASSWORD_FILE or ARCA_PASSWORD',
+  );
+}
+
+async function fromFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ArcaError('no-password', `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  // restic uses the first line of the file.
+  const pw = text.split(/\r?\n/)[0] ?? '';
+  if (pw === '') throw new ArcaError('no-password', `password file ${file} is empty`);
+  return pw;
+}
+
+function fromCommand(command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
+      if (err) {
+        // The command's output may hold the password: say only that it failed.
+        reject(new ArcaError('no-password', `password command failed (exit code ${String(err.code ?? 'unknown')})`));
+        return;
+      }
+      const pw = stdout.replace(/\r?\n$/, '');
+      if (pw === '') reject(new ArcaError('no-password', 'password command printed nothing'));
+      else resolve(pw);
+    });
+  });
+}
+
+/** Reads a line from the terminal without echoing it. */
+export function prompt(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const done = (err?: Error): void => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (buf: Buffer): void => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new ArcaError('interrupted', 'interrupted'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
