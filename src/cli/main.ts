@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ArcaError, ExitCode } from '../errors.js';
+import { registerBackup } from './cmd_backup.js';
 import { registerCat } from './cmd_cat.js';
 import { registerCheck } from './cmd_check.js';
 import { registerDump } from './cmd_dump.js';
@@ -7,7 +8,7 @@ import { registerLs } from './cmd_ls.js';
 import { registerRestore } from './cmd_restore.js';
 import { registerSnapshots } from './cmd_snapshots.js';
 import { runInterruptHandler } from './context.js';
-import { version } from './version.js';
+import { version } from '../version.js';
 
 /** Builds the command-line program with every command registered. */
 export function buildProgram(): Command {
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .option('--no-lock', 'do not lock the repository (read-only commands only)')
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const register of [registerSnapshots, registerLs, registerCat, registerDump, registerRestore, registerCheck]) {
+  for (const register of [registerBackup, registerSnapshots, registerLs, registerCat, registerDump, registerRestore, registerCheck]) {
     register(program);
   }
   return program;

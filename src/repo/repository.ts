@@ -132,11 +132,7 @@ export class Repository {
 
   /** Turns a blob's stored bytes into its verified plaintext. */
   decodeBlob(loc: BlobLocation, raw: Buffer): Buffer {
-    const what = `${loc.type} blob ${shortId(loc.id)} in pack ${shortId(loc.packId)}`;
-    let plain = open(this.key, raw, what);
-    if (loc.uncompressedLength > 0) plain = decompress(plain, what, loc.uncompressedLength);
-    if (hashId(plain) !== loc.id) throw new ArcaError('corrupt', `${what}: content does not match its ID`);
-    return plain;
+    return decodeBlob(this.key, loc, raw);
   }
 
   /** Loads and decodes a tree. */
@@ -197,4 +193,17 @@ export class Repository {
   lock(exclusive: boolean): Promise<Lock> {
     return Lock.acquire(this, exclusive);
   }
+}
+
+/**
+ * Turns a blob's stored bytes into its verified plaintext: authenticates and decrypts,
+ * decompresses when the index says so, and checks the SHA-256 against the blob ID.
+ * A free function so that worker threads, which have a key but no repository, can use it.
+ */
+export function decodeBlob(key: MasterKey, loc: BlobLocation, raw: Buffer): Buffer {
+  const what = `${loc.type} blob ${shortId(loc.id)} in pack ${shortId(loc.packId)}`;
+  let plain = open(key, raw, what);
+  if (loc.uncompressedLength > 0) plain = decompress(plain, what, loc.uncompressedLength);
+  if (hashId(plain) !== loc.id) throw new ArcaError('corrupt', `${what}: content does not match its ID`);
+  return plain;
 }

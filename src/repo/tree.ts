@@ -1,5 +1,5 @@
 import { ArcaError } from '../errors.js';
-import { goUnquoteName, parseJson } from './gojson.js';
+import { encodeGoString, goBase64, goQuoteName, goUint, goUnquoteName, parseJson } from './gojson.js';
 import type { Id } from './id.js';
 
 /** Node types restic writes. */
@@ -142,4 +142,50 @@ function toBigInt(v: unknown): bigint {
 export function displayName(name: Buffer): string {
   const s = name.toString('utf8');
   return Buffer.from(s, 'utf8').equals(name) ? s : JSON.stringify(name.toString('latin1')).slice(1, -1);
+}
+
+/**
+ * Serialises a tree exactly as restic's `TreeJSONBuilder` does (Go `encoding/json`, field
+ * order and omitempty rules of restic's `Node`, a trailing newline), so that a tree arca
+ * writes has the same ID as the one restic writes for the same directory. Nodes must
+ * already be sorted by name bytes.
+ */
+export function encodeTree(nodes: readonly Node[]): Buffer {
+  const parts: string[] = [];
+  for (const n of nodes) parts.push(encodeNode(n));
+  return Buffer.from(`{"nodes":[${parts.join(',')}]}\n`, 'utf8');
+}
+
+function encodeNode(n: Node): string {
+  let s = `{"name":${encodeGoString(goQuoteName(n.name))},"type":"${n.type}"`;
+  if (n.mode) s += `,"mode":${n.mode}`;
+  s += `,"mtime":"${n.mtime}","atime":"${n.atime}","ctime":"${n.ctime}","uid":${n.uid},"gid":${n.gid}`;
+  if (n.user) s += `,"user":${encodeGoString(n.user)}`;
+  if (n.group) s += `,"group":${encodeGoString(n.group)}`;
+  if (n.inode) s += `,"inode":${goUint(n.inode)}`;
+  if (n.deviceId) s += `,"device_id":${goUint(n.deviceId)}`;
+  if (n.size) s += `,"size":${goUint(n.size)}`;
+  if (n.links) s += `,"links":${goUint(n.links)}`;
+  if (n.linktarget && n.linktarget.length > 0) {
+    s += `,"linktarget":${encodeGoString(n.linktarget)}`;
+    // Newer restic keeps targets that are not UTF-8 byte-exact here; older versions ignore it.
+    if (!isUtf8(n.linktarget)) s += `,"linktarget_raw":"${goBase64(n.linktarget)}"`;
+  }
+  if (n.extendedAttributes && n.extendedAttributes.length > 0) {
+    s += `,"extended_attributes":[${n.extendedAttributes
+      .map((x) => `{"name":${encodeGoString(x.name)},"value":"${goBase64(x.value)}"}`)
+      .join(',')}]`;
+  }
+  if (n.genericAttributes && Object.keys(n.genericAttributes).length > 0) {
+    s += `,"generic_attributes":${JSON.stringify(n.genericAttributes)}`;
+  }
+  if (n.device) s += `,"device":${goUint(n.device)}`;
+  s += `,"content":${n.content === null ? 'null' : `[${n.content.map((id) => `"${id}"`).join(',')}]`}`;
+  if (n.subtree) s += `,"subtree":"${n.subtree}"`;
+  if (n.error) s += `,"error":${encodeGoString(n.error)}`;
+  return `${s}}`;
+}
+
+function isUtf8(b: Buffer): boolean {
+  return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 /** arca's version, from package.json. */
 export const version: string = (() => {
-  for (const rel of ['../../../package.json', '../../package.json']) {
+  for (const rel of ['../../package.json', '../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'arca' && pkg.version) return pkg.version;

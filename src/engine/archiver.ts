@@ -1,0 +1,363 @@
+import { type BigIntStats, constants as C, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { ArcaError, isErrno } from '../errors.js';
+import type { BlobSaver } from '../repo/blob_saver.js';
+import { hashId, type Id } from '../repo/id.js';
+import type { Repository } from '../repo/repository.js';
+import { displayName, encodeTree, type Node } from '../repo/tree.js';
+import { Accounts } from './accounts.js';
+import { chunkFile } from './chunker.js';
+import { nodeFromStat } from './fs_node.js';
+
+/** Counters restic reports for a backup. */
+export interface ArchiveStats {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+  totalFiles: number;
+  totalBytes: number;
+}
+
+/** A file or directory that could not be backed up completely. */
+export interface ArchiveProblem {
+  path: string;
+  message: string;
+}
+
+/** Progress of a running backup. */
+export interface ArchiveProgress {
+  filesDone: number;
+  bytesDone: number;
+  currentFiles: string[];
+}
+
+/** How to walk and what to leave out. */
+export interface ArchiveOptions {
+  /** True when an absolute filesystem path must be left out (exclude patterns). */
+  exclude?: (absPath: string, isDir: boolean) => boolean;
+  /** Leave out directories holding a valid CACHEDIR.TAG. */
+  excludeCaches?: boolean;
+  /** Do not descend into other filesystems (their mount points are kept, empty). */
+  oneFileSystem?: boolean;
+  /** Tree of the parent snapshot: unchanged files are taken from it without reading them. */
+  parentTree?: Id;
+  /** Files read at once. */
+  readConcurrency?: number;
+  onProgress?: (p: ArchiveProgress) => void;
+}
+
+/** What archiving produced: the root tree and what happened on the way. */
+export interface ArchiveResult {
+  tree: Id;
+  stats: ArchiveStats;
+  problems: ArchiveProblem[];
+}
+
+const cacheTagSignature = 'Signature: 8a477f597d28d172789f06886806bc55';
+
+interface Target {
+  /** Absolute path on disk. */
+  abs: string;
+  /** Components under which it appears in the snapshot tree (empty for "." or "/"). */
+  components: string[];
+}
+
+/** A directory of the snapshot tree being assembled from the targets. */
+interface VirtualDir {
+  /** Real path whose metadata the node carries (undefined for the root). */
+  abs?: string;
+  children: Map<string, VirtualDir>;
+  /** A target to archive completely at this point. */
+  target?: string;
+}
+
+/**
+ * Walks files and directories, splits files into restic's chunks, stores new blobs
+ * through the saver, and builds trees bottom-up. The snapshot's tree mirrors each path as
+ * given (`/srv/data` → `srv/data`, `data` → `data`), like restic's.
+ */
+export class Archiver {
+  readonly stats: ArchiveStats = {
+    filesNew: 0,
+    filesChanged: 0,
+    filesUnmodified: 0,
+    dirsNew: 0,
+    dirsChanged: 0,
+    dirsUnmodified: 0,
+    totalFiles: 0,
+    totalBytes: 0,
+  };
+  readonly problems: ArchiveProblem[] = [];
+  private readonly accounts = new Accounts();
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly pol: bigint;
+  private readonly current = new Set<string>();
+  private bytesDone = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly saver: BlobSaver,
+    private readonly opts: ArchiveOptions = {},
+  ) {
+    this.limit = pLimit(opts.readConcurrency ?? 4);
+    this.pol = BigInt(`0x${repo.config.chunker_polynomial}`);
+  }
+
+  /** Archives `paths` (as the user gave them) into one tree. */
+  async archive(paths: string[]): Promise<ArchiveResult> {
+    const root: VirtualDir = { children: new Map() };
+    for (const p of paths) addTarget(root, resolveTarget(p));
+    const parent = this.opts.parentTree ? await this.parentNodes(this.opts.parentTree) : undefined;
+    const tree = await this.saveVirtual(root, parent);
+    return { tree, stats: this.stats, problems: this.problems };
+  }
+
+  private problem(p: string | Buffer, message: string): void {
+    this.problems.push({ path: typeof p === 'string' ? p : displayName(p), message });
+  }
+
+  private async parentNodes(tree: Id | undefined): Promise<Map<string, Node> | undefined> {
+    if (!tree) return undefined;
+    try {
+      const nodes = await this.repo.loadTree(tree);
+      return new Map(nodes.map((n) => [n.name.toString('latin1'), n]));
+    } catch {
+      // A damaged parent only costs speed: everything is read again.
+      return undefined;
+    }
+  }
+
+  private async saveVirtual(dir: VirtualDir, parent: Map<string, Node> | undefined): Promise<Id> {
+    if (dir.target !== undefined) return this.saveDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target));
+    const nodes: Node[] = [];
+    for (const [name, child] of [...dir.children].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
+      const abs = child.abs!;
+      const nameBuf = Buffer.from(name);
+      const prev = parent?.get(nameBuf.toString('latin1'));
+      if (child.target !== undefined) {
+        // The target itself: archived like any entry of a directory.
+        const n = await this.archiveEntry(Buffer.from(abs), nameBuf, prev, undefined);
+        if (n) nodes.push(n);
+        continue;
+      }
+      let st: BigIntStats;
+      try {
+        st = await fsp.lstat(abs, { bigint: true });
+      } catch (err) {
+        throw new ArcaError('not-found', `cannot back up ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      const node = nodeFromStat(nameBuf, st, this.accounts, { xattrsOf: Buffer.from(abs) });
+      node.subtree = await this.saveVirtual(child, prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined);
+      nodes.push(node);
+    }
+    return this.saveTree(nodes);
+  }
+
+  private async lstatDev(p: string): Promise<bigint> {
+    return (await fsp.lstat(p, { bigint: true })).dev;
+  }
+
+  private async saveTree(nodes: Node[]): Promise<Id> {
+    const buf = encodeTree(nodes);
+    const id = hashId(buf);
+    await this.saver.save('tree', id, buf);
+    return id;
+  }
+
+  /** Archives a directory's entries and returns its tree ID. */
+  private async saveDirectory(dir: Buffer, parent: Map<string, Node> | undefined, dev: bigint): Promise<Id> {
+    let names: Buffer[];
+    try {
+      names = await fsp.readdir(dir, { encoding: 'buffer' });
+    } catch (err) {
+      this.problem(dir, `cannot read directory: ${errText(err)}`);
+      names = [];
+    }
+    names.sort(Buffer.compare);
+    const results = await Promise.all(
+      names.map((name) => {
+        const full = Buffer.concat([dir, dir[dir.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/'), name]);
+        return this.archiveEntry(full, name, parent?.get(name.toString('latin1')), dev);
+      }),
+    );
+    return this.saveTree(results.filter((n): n is Node => n !== undefined));
+  }
+
+  /** Archives one entry; undefined when it is excluded or vanished. */
+  private async archiveEntry(full: Buffer, name: Buffer, prev: Node | undefined, parentDev: bigint | undefined): Promise<Node | undefined> {
+    let st: BigIntStats;
+    try {
+      st = await fsp.lstat(full, { bigint: true });
+    } catch (err) {
+      this.problem(full, `cannot stat: ${errText(err)}`);
+      return undefined;
+    }
+    const isDir = (Number(st.mode) & C.S_IFMT) === C.S_IFDIR;
+    const fullStr = full.toString('utf8');
+    if (this.opts.exclude?.(fullStr, isDir)) return undefined;
+    if (isDir && this.opts.excludeCaches && (await hasCacheTag(full))) return undefined;
+    let linktarget: Buffer | undefined;
+    if ((Number(st.mode) & C.S_IFMT) === C.S_IFLNK) {
+      try {
+        linktarget = await fsp.readlink(full, { encoding: 'buffer' });
+      } catch (err) {
+        this.problem(full, `cannot read link: ${errText(err)}`);
+        return undefined;
+      }
+    }
+    let node: Node;
+    try {
+      node = nodeFromStat(name, st, this.accounts, { linktarget, xattrsOf: full });
+    } catch (err) {
+      this.problem(full, `cannot read metadata: ${errText(err)}`);
+      return undefined;
+    }
+    if (node.type === 'dir') {
+      const otherFs = this.opts.oneFileSystem && parentDev !== undefined && st.dev !== parentDev;
+      const subParent = prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined;
+      node.subtree = otherFs ? await this.saveTree([]) : await this.saveDirectory(full, subParent, st.dev);
+      if (!prev || prev.type !== 'dir') this.stats.dirsNew++;
+      else if (prev.subtree === node.subtree) this.stats.dirsUnmodified++;
+      else this.stats.dirsChanged++;
+      return node;
+    }
+    if (node.type !== 'file') return node;
+    return this.limit(() => this.archiveFile(full, node, st, prev));
+  }
+
+  private async archiveFile(full: Buffer, node: Node, st: BigIntStats, prev: Node | undefined): Promise<Node | undefined> {
+    this.stats.totalFiles++;
+    this.stats.totalBytes += node.size ?? 0;
+    if (prev && !fileChanged(node, prev) && prev.content?.every((id) => this.saver.has('data', id))) {
+      node.content = prev.content;
+      this.stats.filesUnmodified++;
+      this.progress(node.size ?? 0);
+      return node;
+    }
+    const label = displayName(full);
+    this.current.add(label);
+    let fh: fsp.FileHandle | undefined;
+    try {
+      fh = await openNoAtime(full);
+      const before = await fh.stat({ bigint: true });
+      if (before.ino !== st.ino || before.dev !== st.dev) {
+        this.problem(full, 'file was replaced while it was being read');
+        return undefined;
+      }
+      const content: Id[] = [];
+      let size = 0;
+      for await (const chunk of chunkFile(fh, this.pol)) {
+        const id = hashId(chunk);
+        content.push(id);
+        size += chunk.length;
+        if (!this.saver.has('data', id)) await this.saver.save('data', id, new Uint8Array(chunk));
+        this.progress(chunk.length);
+      }
+      const after = await fh.stat({ bigint: true });
+      if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || BigInt(size) !== st.size) {
+        this.problem(full, 'file changed while it was being read; the snapshot holds what was read');
+      }
+      node.content = content;
+      node.size = size;
+      if (prev) this.stats.filesChanged++;
+      else this.stats.filesNew++;
+      return node;
+    } catch (err) {
+      if (err instanceof ArcaError && err.code === 'io') throw err;
+      this.problem(full, `cannot read: ${errText(err)}`);
+      return undefined;
+    } finally {
+      this.current.delete(label);
+      await fh?.close();
+    }
+  }
+
+  private progress(bytes: number): void {
+    this.bytesDone += bytes;
+    this.opts.onProgress?.({
+      filesDone: this.stats.filesNew + this.stats.filesChanged + this.stats.filesUnmodified,
+      bytesDone: this.bytesDone,
+      currentFiles: [...this.current],
+    });
+  }
+}
+
+/** restic's change test: a file is re-read unless type, mtime, ctime, size and inode are all unchanged. */
+export function fileChanged(cur: Node, prev: Node): boolean {
+  return (
+    prev.type !== 'file' ||
+    cur.mtime !== prev.mtime ||
+    cur.ctime !== prev.ctime ||
+    (cur.size ?? 0) !== (prev.size ?? 0) ||
+    cur.inode !== prev.inode
+  );
+}
+
+/** Opens a file for reading without updating its access time where the kernel allows it (only the owner or root may). */
+async function openNoAtime(p: Buffer): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NOATIME);
+  } catch (err) {
+    if (!isErrno(err, 'EPERM')) throw err;
+    return fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+  }
+}
+
+async function hasCacheTag(dir: Buffer): Promise<boolean> {
+  try {
+    const fh = await fsp.open(Buffer.concat([dir, Buffer.from('/CACHEDIR.TAG')]), C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      const buf = Buffer.alloc(cacheTagSignature.length);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return bytesRead === buf.length && buf.toString('latin1') === cacheTagSignature;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOTDIR')) return false;
+    return false;
+  }
+}
+
+/** Where a target path appears in the snapshot tree: absolute paths keep all components, relative ones their own. */
+export function resolveTarget(p: string): Target {
+  const abs = path.resolve(p);
+  const given = path.normalize(p);
+  let components: string[];
+  if (path.isAbsolute(given)) components = abs.split('/').filter(Boolean);
+  else {
+    const parts = given.split('/').filter((c) => c !== '' && c !== '.');
+    while (parts[0] === '..') parts.shift();
+    components = parts;
+  }
+  return { abs, components };
+}
+
+function addTarget(root: VirtualDir, t: Target): void {
+  if (t.components.length === 0) {
+    root.target = t.abs;
+    return;
+  }
+  let dir = root;
+  const base = t.abs.split('/').slice(0, -t.components.length).join('/') || '/';
+  let real = base;
+  for (const c of t.components) {
+    real = path.join(real, c);
+    let child = dir.children.get(c);
+    if (!child) {
+      child = { abs: real, children: new Map() };
+      dir.children.set(c, child);
+    }
+    dir = child;
+  }
+  dir.target = t.abs;
+}
+
+function errText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code ?? e?.message ?? String(err);
+}

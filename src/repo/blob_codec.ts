@@ -1,0 +1,30 @@
+import { type CompressionMode, compress } from './compression.js';
+import { type MasterKey, seal } from './crypto.js';
+
+/** A blob ready to be packed: its sealed bytes, and its plaintext length when compressed. */
+export interface EncodedBlob {
+  sealed: Buffer;
+  /** Plaintext length when the blob was compressed; 0 when stored as is. */
+  uncompressedLength: number;
+}
+
+/**
+ * Compresses (in a v2 repository, unless compression is off) and encrypts one blob. An
+ * empty blob is never marked compressed: restic reads `uncompressed_length` 0 as "stored as is".
+ */
+export function encodeBlob(key: MasterKey, plain: Uint8Array, mode: CompressionMode | 'none'): EncodedBlob {
+  if (!isCompressed(mode, plain.length)) return { sealed: seal(key, plain), uncompressedLength: 0 };
+  return { sealed: seal(key, compress(plain, mode as CompressionMode)), uncompressedLength: plain.length };
+}
+
+/** Whether a blob of this length is stored compressed under `mode`. */
+export function isCompressed(mode: CompressionMode | 'none', length: number): boolean {
+  return mode !== 'none' && mode !== 'off' && length > 0;
+}
+
+/** A view that owns its whole ArrayBuffer, so it can be transferred to another thread (small Buffers share Node's pool, which cannot). */
+export function ownBuffer(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)
+    ? b
+    : new Uint8Array(b);
+}

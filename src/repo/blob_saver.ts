@@ -1,0 +1,161 @@
+import { ArcaError } from '../errors.js';
+import type { BlobEncoder } from './codec_pool.js';
+import type { CompressionMode } from './compression.js';
+import type { Id } from './id.js';
+import { encodeIndexFile, type IndexPack } from './index.js';
+import type { BlobType } from './pack.js';
+import { type FinishedPack, Packer } from './packer.js';
+import type { Repository } from './repository.js';
+import { saveUnpacked } from './unpacked.js';
+
+/** restic's default target pack size. */
+export const defaultPackSize = 16 * 1024 * 1024;
+
+/** Counters of what was added to the repository. */
+export interface SaverStats {
+  dataBlobs: number;
+  treeBlobs: number;
+  /** Plaintext bytes of new blobs. */
+  dataAdded: number;
+  /** Stored (compressed, encrypted) bytes of new blobs. */
+  dataAddedPacked: number;
+  packs: number;
+  indexFiles: number;
+}
+
+/** Tuning and modes of a {@link BlobSaver}. */
+export interface BlobSaverOptions {
+  encoder: BlobEncoder;
+  packSize?: number;
+  compression?: CompressionMode;
+  /** Do everything but store: count what would be added. */
+  dryRun?: boolean;
+  /** Packs uploaded at once. */
+  uploads?: number;
+  /** Blobs being encoded at once (bounds memory: each is at most 8 MiB). */
+  inFlight?: number;
+  /** Write an index file after this many packs, so an interrupted run leaves reusable data behind. */
+  indexEveryPacks?: number;
+}
+
+/**
+ * Adds blobs to a repository: deduplicates against the index and against blobs already
+ * queued, compresses and encrypts them (on worker threads), packs data and tree blobs
+ * into separate packs, uploads full packs, and writes index files for them. Packs are
+ * always stored before the index that names them, which is stored before any snapshot.
+ */
+export class BlobSaver {
+  readonly stats: SaverStats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0, indexFiles: 0 };
+  private readonly packers: Record<BlobType, Packer> = { data: new Packer('data'), tree: new Packer('tree') };
+  private readonly queued = new Set<string>();
+  private readonly encoding = new Set<Promise<void>>();
+  private readonly uploading = new Set<Promise<void>>();
+  private unindexed: IndexPack[] = [];
+  private failure: unknown;
+  private readonly packSize: number;
+  private readonly compression: CompressionMode | 'none';
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly opts: BlobSaverOptions,
+  ) {
+    this.packSize = opts.packSize ?? defaultPackSize;
+    this.compression = repo.version >= 2 ? (opts.compression ?? 'auto') : 'none';
+  }
+
+  /** True when the repository (or this run) already has the blob. */
+  has(type: BlobType, id: Id): boolean {
+    return this.repo.index.has(id, type) || this.queued.has(type + id);
+  }
+
+  /**
+   * Queues a blob whose ID the caller computed. Returns whether it was new. `plain` must not
+   * be modified afterwards (it may be handed to a worker thread). Waits only when too much
+   * work is already in flight.
+   */
+  async save(type: BlobType, id: Id, plain: Uint8Array): Promise<boolean> {
+    this.throwIfFailed();
+    if (this.has(type, id)) return false;
+    this.queued.add(type + id);
+    while (this.encoding.size >= (this.opts.inFlight ?? 8)) await Promise.race(this.encoding);
+    this.throwIfFailed();
+    // Read the length now: handing `plain` to a worker detaches its buffer.
+    const plainLength = plain.byteLength;
+    const p = this.opts.encoder
+      .encode(plain, type === 'tree' && this.compression !== 'none' ? 'auto' : this.compression)
+      .then(async (enc) => {
+        const packer = this.packers[type];
+        packer.add(id, enc.sealed, enc.uncompressedLength);
+        if (type === 'data') {
+          this.stats.dataBlobs++;
+        } else {
+          this.stats.treeBlobs++;
+        }
+        this.stats.dataAdded += plainLength;
+        this.stats.dataAddedPacked += enc.sealed.length;
+        if (packer.size >= this.packSize) await this.ship(type);
+      })
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.encoding.delete(p));
+    this.encoding.add(p);
+    return true;
+  }
+
+  /** Finishes the open packer of `type` and starts its upload (bounded concurrency). */
+  private async ship(type: BlobType): Promise<void> {
+    const packer = this.packers[type];
+    if (packer.count === 0) return;
+    this.packers[type] = new Packer(type);
+    const pack = packer.finish(this.repo.key);
+    while (this.uploading.size >= (this.opts.uploads ?? 2)) await Promise.race(this.uploading);
+    const u = this.upload(pack)
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.uploading.delete(u));
+    this.uploading.add(u);
+  }
+
+  private async upload(pack: FinishedPack): Promise<void> {
+    if (!this.opts.dryRun) await this.repo.backend.save({ type: 'data', name: pack.id }, pack.data);
+    this.stats.packs++;
+    this.repo.index.addPack(pack.id, pack.blobs);
+    for (const b of pack.blobs) this.queued.delete(b.type + b.id);
+    this.unindexed.push({ id: pack.id, blobs: pack.blobs });
+    if (this.unindexed.length >= (this.opts.indexEveryPacks ?? 64)) await this.writeIndex();
+  }
+
+  /** Stores an index file for the packs uploaded since the last one. */
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    if (!this.opts.dryRun) {
+      await saveUnpacked(this.repo.backend, this.repo.key, this.repo.version, 'index', encodeIndexFile(packs));
+    }
+    this.stats.indexFiles++;
+  }
+
+  /**
+   * Waits for every queued blob, uploads the last packs and writes their index. After it
+   * returns, everything saved so far is durable and indexed.
+   */
+  async flush(): Promise<void> {
+    while (this.encoding.size > 0) await Promise.all(this.encoding);
+    this.throwIfFailed();
+    await this.ship('data');
+    await this.ship('tree');
+    while (this.uploading.size > 0) await Promise.all(this.uploading);
+    this.throwIfFailed();
+    await this.writeIndex();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure === undefined) return;
+    const err = this.failure;
+    if (err instanceof ArcaError) throw err;
+    throw new ArcaError('io', `saving to the repository failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
+}
