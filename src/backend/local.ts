@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ArcaError, isErrno } from '../errors.js';
-import { type Backend, describeHandle, type FileInfo, type FileType, type Handle, listableTypes } from './backend.js';
+import {
+  type Backend,
+  describeHandle,
+  type FileInfo,
+  type FileType,
+  type Handle,
+  listableTypes,
+} from './backend.js';
 
 /** A repository in a directory of the local filesystem, laid out exactly as restic lays it out. */
 export class LocalBackend implements Backend {
@@ -30,7 +37,10 @@ export class LocalBackend implements Backend {
     }
     for (const t of listableTypes) await fsp.mkdir(path.join(this.root, t), { recursive: true, mode: 0o700 });
     for (let i = 0; i < 256; i++) {
-      await fsp.mkdir(path.join(this.root, 'data', i.toString(16).padStart(2, '0')), { mode: 0o700 });
+      await fsp.mkdir(path.join(this.root, 'data', i.toString(16).padStart(2, '0')), {
+        recursive: true,
+        mode: 0o700,
+      });
     }
   }
 
@@ -52,7 +62,10 @@ export class LocalBackend implements Backend {
         got += bytesRead;
       }
       if (got < want) {
-        throw new ArcaError('corrupt', `${describeHandle(h)} is truncated: wanted ${want} bytes at ${offset}, got ${got}`);
+        throw new ArcaError(
+          'corrupt',
+          `${describeHandle(h)} is truncated: wanted ${want} bytes at ${offset}, got ${got}`,
+        );
       }
       return buf;
     } finally {
@@ -137,6 +150,7 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 }
 
 function notFoundOr(err: unknown, h: Handle): unknown {
-  if (isErrno(err, 'ENOENT')) return new ArcaError('not-found', `${describeHandle(h)} does not exist`, { cause: err });
+  if (isErrno(err, 'ENOENT'))
+    return new ArcaError('not-found', `${describeHandle(h)} does not exist`, { cause: err });
   return err;
 }

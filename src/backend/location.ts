@@ -8,5 +8,8 @@ export function openBackend(location: string): Backend {
   const scheme = /^([a-z0-9]+):/.exec(location)?.[1];
   if (scheme === undefined || location.startsWith('/')) return new LocalBackend(location);
   if (scheme === 'local') return new LocalBackend(location.slice('local:'.length));
-  throw new ArcaError('unsupported', `repository location ${JSON.stringify(scheme + ':')} is not supported yet`);
+  throw new ArcaError(
+    'unsupported',
+    `repository location ${JSON.stringify(scheme + ':')} is not supported yet`,
+  );
 }

@@ -43,7 +43,11 @@ export function registerBackup(program: Command): void {
     .option('--iexclude-file <file>', 'like --exclude-file, ignoring case', collect)
     .option('--exclude-caches', 'leave out directories marked with a CACHEDIR.TAG')
     .option('-x, --one-file-system', 'do not cross filesystem boundaries')
-    .option('--files-from <file>', 'read the paths to back up from a file, one per line (repeatable)', collect)
+    .option(
+      '--files-from <file>',
+      'read the paths to back up from a file, one per line (repeatable)',
+      collect,
+    )
     .option('--parent <snapshot>', 'compare against this snapshot instead of the newest matching one')
     .option('-f, --force', 're-read every file, even unchanged ones')
     .option('-n, --dry-run', 'do everything but write to the repository')
@@ -54,18 +58,22 @@ export function registerBackup(program: Command): void {
       const o = cmd.optsWithGlobals<BackupCliOptions>();
       const out = makeOutput(o);
       if (!['auto', 'off', 'max'].includes(o.compression)) {
-        throw new ArcaError('usage', `invalid --compression ${JSON.stringify(o.compression)} (auto, off or max)`);
+        throw new ArcaError(
+          'usage',
+          `invalid --compression ${JSON.stringify(o.compression)} (auto, off or max)`,
+        );
       }
       const targets = [...paths, ...(o.filesFrom ?? []).flatMap(readPathList)];
       if (o.stdin && targets.length > 0) throw new ArcaError('usage', '--stdin takes no paths');
-      if (!o.stdin && targets.length === 0) throw new ArcaError('usage', 'nothing to back up: give at least one path');
+      if (!o.stdin && targets.length === 0)
+        throw new ArcaError('usage', 'nothing to back up: give at least one path');
       const excludes = [...(o.exclude ?? []), ...(o.excludeFile ?? []).flatMap(readPatterns)];
       const iexcludes = [...(o.iexclude ?? []), ...(o.iexcludeFile ?? []).flatMap(readPatterns)];
       const filters = [
         ...(excludes.length ? [new PathFilter(excludes)] : []),
         ...(iexcludes.length ? [new PathFilter(iexcludes, { caseInsensitive: true })] : []),
       ];
-      const exclude = filters.length ? (p: string) => filters.some((f) => f.matches(p)) : undefined;
+      const exclude = filters.length ? (p: Buffer) => filters.some((f) => f.matches(p)) : undefined;
       await withRepository(o, 'shared', async (repo) => {
         const abs = targets.map((p) => path.resolve(p));
         const progress = startProgress(out, 'backup', { files: 0, bytes: 0 });
@@ -128,16 +136,24 @@ export function registerBackup(program: Command): void {
           });
         } else {
           if (result.parent) out.info(`using parent snapshot ${shortId(result.parent)}`);
-          out.info(`Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`);
-          out.info(`Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`);
+          out.info(
+            `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
+          );
+          out.info(
+            `Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
+          );
           out.info(
             `${o.dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(result.saver.dataAdded)} (${formatBytes(result.saver.dataAddedPacked)} stored)`,
           );
-          out.info(`processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(result.seconds)}`);
+          out.info(
+            `processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(result.seconds)}`,
+          );
           if (result.snapshot) out.info(`snapshot ${shortId(result.snapshot.id)} saved`);
         }
         if (result.problems.length > 0) {
-          out.warn(`Warning: at least one source file could not be read (${result.problems.length} problems)`);
+          out.warn(
+            `Warning: at least one source file could not be read (${result.problems.length} problems)`,
+          );
           process.exitCode = ExitCode.partial;
         }
       });
@@ -153,7 +169,10 @@ function readPatterns(file: string): string[] {
     return parsePatternFile(readFileSync(file));
   } catch (err) {
     if (err instanceof ArcaError) throw err;
-    throw new ArcaError('usage', `cannot read exclude file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ArcaError(
+      'usage',
+      `cannot read exclude file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
 }
 
@@ -162,7 +181,10 @@ function readPathList(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ArcaError('usage', `cannot read --files-from ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ArcaError(
+      'usage',
+      `cannot read --files-from ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   return text
     .split('\n')

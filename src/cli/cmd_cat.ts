@@ -16,7 +16,10 @@ export function registerCat(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(o);
       if (!(kinds as readonly string[]).includes(kind)) {
-        throw new ArcaError('usage', `unknown object kind ${JSON.stringify(kind)} (one of: ${kinds.join(', ')})`);
+        throw new ArcaError(
+          'usage',
+          `unknown object kind ${JSON.stringify(kind)} (one of: ${kinds.join(', ')})`,
+        );
       }
       if (kind !== 'config' && kind !== 'masterkey' && idArg === undefined) {
         throw new ArcaError('usage', `cat ${kind} needs an ID`);
@@ -37,7 +40,12 @@ export function registerCat(program: Command): void {
             write(await repo.loadUnpacked('index', resolvePrefix(id, await repo.listIds('index'), 'index')));
             return;
           case 'snapshot':
-            write(await repo.loadUnpacked('snapshots', resolvePrefix(id, await repo.listIds('snapshots'), 'snapshot')));
+            write(
+              await repo.loadUnpacked(
+                'snapshots',
+                resolvePrefix(id, await repo.listIds('snapshots'), 'snapshot'),
+              ),
+            );
             out.print('');
             return;
           case 'lock':

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { fileContent } from '../engine/content.js';
 import { findNode } from '../engine/walker.js';
 import { ArcaError } from '../errors.js';
-import { type GlobalOptions, withRepository } from './context.js';
 import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter } from './cmd_snapshots.js';
+import { type GlobalOptions, withRepository } from './context.js';
 
 /** Registers `arca dump`: one file's content from a snapshot to stdout, streamed. */
 export function registerDump(program: Command): void {

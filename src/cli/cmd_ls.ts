@@ -2,10 +2,15 @@ import type { Command } from 'commander';
 import { findNode, joinPath, splitPath, type WalkEntry, walkTree } from '../engine/walker.js';
 import { ArcaError } from '../errors.js';
 import { shortId } from '../repo/id.js';
-import { displayName, type Node } from '../repo/tree.js';
+import type { Node } from '../repo/tree.js';
+import {
+  addSnapshotFilterOptions,
+  type SnapshotFilterOptions,
+  snapshotFilter,
+  snapshotJson,
+} from './cmd_snapshots.js';
 import { type GlobalOptions, makeOutput, withRepository } from './context.js';
 import { goModeString, localTime } from './format.js';
-import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter, snapshotJson } from './cmd_snapshots.js';
 
 interface LsOptions extends GlobalOptions, SnapshotFilterOptions {
   long?: boolean;
@@ -31,13 +36,19 @@ export function registerLs(program: Command): void {
       else out.info(`snapshot ${shortId(snap.id)} of [${snap.paths.join(' ')}] at ${snap.time}):`);
       const emit = (e: WalkEntry): void => {
         if (out.json) out.printJson(nodeJson(e));
-        else process.stdout.write(Buffer.concat([o.long ? Buffer.from(longPrefix(e.node)) : Buffer.alloc(0), e.path, nl]));
+        else
+          process.stdout.write(
+            Buffer.concat([o.long ? Buffer.from(longPrefix(e.node)) : Buffer.alloc(0), e.path, nl]),
+          );
       };
       if (path === undefined || splitPath(path).length === 0) {
         for await (const e of walkTree(repo, snap.tree)) emit(e);
         return;
       }
-      const base = joinPath(Buffer.from('/'), Buffer.concat(splitPath(path).flatMap((p, i) => (i ? [sep, p] : [p]))));
+      const base = joinPath(
+        Buffer.from('/'),
+        Buffer.concat(splitPath(path).flatMap((p, i) => (i ? [sep, p] : [p]))),
+      );
       const node = await findNode(repo, snap.tree, path);
       if (!node) throw new ArcaError('not-found', `path ${path} not found in snapshot`);
       emit({ path: base, node });
@@ -60,9 +71,10 @@ function longPrefix(n: Node): string {
 function nodeJson(e: WalkEntry): Record<string, unknown> {
   const n = e.node;
   const j: Record<string, unknown> = {
-    name: displayName(n.name),
+    // Go's JSON encoder turns bytes that are not UTF-8 into U+FFFD, and so does toString.
+    name: n.name.toString('utf8'),
     type: n.type,
-    path: displayName(e.path),
+    path: e.path.toString('utf8'),
     uid: n.uid,
     gid: n.gid,
   };
@@ -72,7 +84,7 @@ function nodeJson(e: WalkEntry): Record<string, unknown> {
   j.mtime = n.mtime;
   j.atime = n.atime;
   j.ctime = n.ctime;
-  if (n.linktarget) j.linktarget = displayName(n.linktarget);
+  if (n.linktarget) j.linktarget = n.linktarget.toString('utf8');
   j.struct_type = 'node';
   return j;
 }

@@ -40,7 +40,12 @@ export function registerRestore(program: Command): void {
   ).action(async (ref: string, _o, cmd: Command) => {
     const o = cmd.optsWithGlobals<RestoreCliOptions>();
     const out = makeOutput(o);
-    const select = makeRestoreSelector({ include: o.include, exclude: o.exclude, iinclude: o.iinclude, iexclude: o.iexclude });
+    const select = makeRestoreSelector({
+      include: o.include,
+      exclude: o.exclude,
+      iinclude: o.iinclude,
+      iexclude: o.iexclude,
+    });
     const colon = ref.indexOf(':');
     const snapRef = colon < 0 ? ref : ref.slice(0, colon);
     const sub = colon < 0 ? '' : ref.slice(colon + 1);
@@ -51,10 +56,13 @@ export function registerRestore(program: Command): void {
       const subParts = splitPath(sub);
       if (subParts.length > 0) {
         const node = await findNode(repo, snap.tree, sub);
-        if (node?.type !== 'dir' || !node.subtree) throw new ArcaError('usage', `${sub} is not a directory in the snapshot`);
+        if (node?.type !== 'dir' || !node.subtree)
+          throw new ArcaError('usage', `${sub} is not a directory in the snapshot`);
         tree = node.subtree;
       }
-      out.info(`restoring snapshot ${shortId(snap.id)} of [${snap.paths.join(' ')}] at ${snap.time} to ${target}`);
+      out.info(
+        `restoring snapshot ${shortId(snap.id)} of [${snap.paths.join(' ')}] at ${snap.time} to ${target}`,
+      );
       const started = Date.now();
       const progress = startProgress(out, 'restore', { files: 0, bytes: 0 });
       const result = await restoreTree(repo, tree, {
@@ -63,7 +71,8 @@ export function registerRestore(program: Command): void {
         select: o.include || o.exclude || o.iinclude || o.iexclude ? select : undefined,
         overwrite: o.overwrite === true,
         sparse: o.sparse !== false,
-        onProgress: (p) => progress.update(p.filesDone, p.bytesDone, { files: p.filesTotal, bytes: p.bytesTotal }),
+        onProgress: (p) =>
+          progress.update(p.filesDone, p.bytesDone, { files: p.filesTotal, bytes: p.bytesTotal }),
       }).finally(() => progress.stop());
       const seconds = (Date.now() - started) / 1000;
       let verifyProblems: { path: string; message: string }[] = [];
@@ -88,14 +97,22 @@ export function registerRestore(program: Command): void {
           bytes_restored: result.bytes,
           seconds,
           errors: result.problems,
-          ...(verified ? { verified_files: verified.files, verified_bytes: verified.bytes, verify_errors: verifyProblems } : {}),
+          ...(verified
+            ? {
+                verified_files: verified.files,
+                verified_bytes: verified.bytes,
+                verify_errors: verifyProblems,
+              }
+            : {}),
         });
       } else {
         out.info(
           `restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}`,
         );
         if (verified) {
-          out.info(`verified ${verified.files} files, ${formatBytes(verified.bytes)}: ${verifyProblems.length} problems`);
+          out.info(
+            `verified ${verified.files} files, ${formatBytes(verified.bytes)}: ${verifyProblems.length} problems`,
+          );
         }
       }
       const errors = result.problems.length + verifyProblems.length;

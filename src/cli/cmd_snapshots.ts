@@ -15,7 +15,11 @@ export interface SnapshotFilterOptions {
 export function addSnapshotFilterOptions(cmd: Command): Command {
   return cmd
     .option('-H, --host <host>', 'only snapshots of this host (repeatable)', collect)
-    .option('--tag <tag[,tag...]>', 'only snapshots with all these tags (repeatable: any of the lists)', collect)
+    .option(
+      '--tag <tag[,tag...]>',
+      'only snapshots with all these tags (repeatable: any of the lists)',
+      collect,
+    )
     .option('--path <path>', 'only snapshots that include this absolute path (repeatable)', collect);
 }
 
@@ -36,7 +40,9 @@ export function registerSnapshots(program: Command): void {
     program
       .command('snapshots')
       .description('list snapshots')
-      .option('--latest <n>', 'only the newest n snapshots per host and paths', (v) => Number.parseInt(v, 10)),
+      .option('--latest <n>', 'only the newest n snapshots per host and paths', (v) =>
+        Number.parseInt(v, 10),
+      ),
   ).action(async (_opts, cmd: Command) => {
     const o = cmd.optsWithGlobals<GlobalOptions & SnapshotFilterOptions & { latest?: number }>();
     const out = makeOutput(o);

@@ -1,4 +1,4 @@
-import { type Backend } from '../backend/backend.js';
+import type { Backend } from '../backend/backend.js';
 import { openBackend } from '../backend/location.js';
 import { ArcaError } from '../errors.js';
 import type { Lock } from '../repo/lock.js';
@@ -53,7 +53,8 @@ export function makeOutput(g: GlobalOptions): Output {
 }
 
 function jsonReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value) <= Number.MAX_SAFE_INTEGER ? Number(value) : value.toString();
+  if (typeof value === 'bigint')
+    return Number(value) <= Number.MAX_SAFE_INTEGER ? Number(value) : value.toString();
   return value;
 }
 
@@ -90,7 +91,11 @@ export type LockMode = 'none' | 'shared' | 'exclusive';
  * Opens the repository, takes the lock the command needs (unless `--no-lock`), runs
  * `fn`, and always releases the lock and the backend afterwards.
  */
-export async function withRepository<T>(g: GlobalOptions, mode: LockMode, fn: (repo: Repository) => Promise<T>): Promise<T> {
+export async function withRepository<T>(
+  g: GlobalOptions,
+  mode: LockMode,
+  fn: (repo: Repository) => Promise<T>,
+): Promise<T> {
   const repo = await openRepository(g);
   let lock: Lock | undefined;
   try {

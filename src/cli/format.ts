@@ -6,7 +6,7 @@ const goModeTypeChars = 'dalTLDpSugct?';
 export function goModeString(mode: number): string {
   let s = '';
   for (let i = 0; i < goModeTypeChars.length; i++) {
-    if (mode & 2 ** (31 - i)) s += goModeTypeChars[i];
+    if (mode & (2 ** (31 - i))) s += goModeTypeChars[i];
   }
   if (s === '') s = '-';
   const rwx = 'rwxrwxrwx';

@@ -1,14 +1,17 @@
 import { Command, CommanderError } from 'commander';
 import { ArcaError, ExitCode } from '../errors.js';
+import { version } from '../version.js';
 import { registerBackup } from './cmd_backup.js';
 import { registerCat } from './cmd_cat.js';
 import { registerCheck } from './cmd_check.js';
 import { registerDump } from './cmd_dump.js';
+import { registerInit } from './cmd_init.js';
+import { registerKey } from './cmd_key.js';
 import { registerLs } from './cmd_ls.js';
 import { registerRestore } from './cmd_restore.js';
 import { registerSnapshots } from './cmd_snapshots.js';
+import { registerUnlock } from './cmd_unlock.js';
 import { runInterruptHandler } from './context.js';
-import { version } from '../version.js';
 
 /** Builds the command-line program with every command registered. */
 export function buildProgram(): Command {
@@ -16,8 +19,14 @@ export function buildProgram(): Command {
     .description('Backups in the restic repository format, with measured restore drills and audit evidence')
     .version(version, '-V, --version')
     .option('-r, --repo <location>', 'repository location (default: $ARCA_REPOSITORY)')
-    .option('--password-file <file>', 'read the repository password from a file (default: $ARCA_PASSWORD_FILE)')
-    .option('--password-command <command>', 'run a shell command that prints the password ($ARCA_PASSWORD_COMMAND)')
+    .option(
+      '--password-file <file>',
+      'read the repository password from a file (default: $ARCA_PASSWORD_FILE)',
+    )
+    .option(
+      '--password-command <command>',
+      'run a shell command that prints the password ($ARCA_PASSWORD_COMMAND)',
+    )
     .option('--key-hint <id>', 'try the key with this ID first')
     .option('--json', 'print machine-readable JSON')
     .option('-q, --quiet', 'print only results and errors')
@@ -25,7 +34,18 @@ export function buildProgram(): Command {
     .option('--no-lock', 'do not lock the repository (read-only commands only)')
     .showSuggestionAfterError(true)
     .exitOverride();
-  for (const register of [registerBackup, registerSnapshots, registerLs, registerCat, registerDump, registerRestore, registerCheck]) {
+  for (const register of [
+    registerBackup,
+    registerSnapshots,
+    registerLs,
+    registerCat,
+    registerDump,
+    registerRestore,
+    registerCheck,
+    registerInit,
+    registerKey,
+    registerUnlock,
+  ]) {
     register(program);
   }
   return program;
@@ -34,7 +54,9 @@ export function buildProgram(): Command {
 /** Runs the CLI with `argv` and returns the exit code (never throws for expected failures). */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `arca: ${s}` : s) });
+  program.configureOutput({
+    writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `arca: ${s}` : s),
+  });
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -47,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
 /** Prints one line for an error and picks the exit code. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
+      return 0;
     return ExitCode.usage;
   }
   if (err instanceof ArcaError) {

@@ -13,7 +13,11 @@ export interface PasswordSources {
  * `ARCA_PASSWORD_FILE`, `ARCA_PASSWORD_COMMAND`, `ARCA_PASSWORD`, then a prompt on a
  * terminal. The password itself never appears in an error message.
  */
-export async function readPassword(src: PasswordSources, env = process.env, what = 'repository'): Promise<string> {
+export async function readPassword(
+  src: PasswordSources,
+  env = process.env,
+  what = 'repository',
+): Promise<string> {
   const file = src.passwordFile ?? env.ARCA_PASSWORD_FILE;
   const command = src.passwordCommand ?? env.ARCA_PASSWORD_COMMAND;
   if (src.passwordFile !== undefined || (file !== undefined && src.passwordCommand === undefined)) {
@@ -33,7 +37,10 @@ async function fromFile(file: string): Promise<string> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ArcaError('no-password', `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new ArcaError(
+      'no-password',
+      `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   // restic uses the first line of the file.
   const pw = text.split(/\r?\n/)[0] ?? '';
@@ -46,7 +53,12 @@ function fromCommand(command: string): Promise<string> {
     execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
       if (err) {
         // The command's output may hold the password: say only that it failed.
-        reject(new ArcaError('no-password', `password command failed (exit code ${String(err.code ?? 'unknown')})`));
+        reject(
+          new ArcaError(
+            'no-password',
+            `password command failed (exit code ${String(err.code ?? 'unknown')})`,
+          ),
+        );
         return;
       }
       const pw = stdout.replace(/\r?\n$/, '');
@@ -74,8 +86,14 @@ export function prompt(question: string): Promise<string> {
     };
     const onData = (buf: Buffer): void => {
       for (const ch of buf.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new ArcaError('interrupted', 'interrupted'));
+        if (ch === '\r' || ch === '\n') {
+          done();
+          return;
+        }
+        if (ch === '\u0003') {
+          done(new ArcaError('interrupted', 'interrupted'));
+          return;
+        }
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
         else value += ch;
       }

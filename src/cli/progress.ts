@@ -9,7 +9,11 @@ export interface Progress {
 }
 
 /** Starts a progress display for `label` (e.g. "restore"), on stderr, only on a terminal. */
-export function startProgress(out: Output, label: string, totals: { files: number; bytes: number }): Progress {
+export function startProgress(
+  out: Output,
+  label: string,
+  totals: { files: number; bytes: number },
+): Progress {
   if (!out.interactive || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const started = Date.now();
   let t = { ...totals };

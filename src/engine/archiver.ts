@@ -38,7 +38,7 @@ export interface ArchiveProgress {
 /** How to walk and what to leave out. */
 export interface ArchiveOptions {
   /** True when an absolute filesystem path must be left out (exclude patterns). */
-  exclude?: (absPath: string, isDir: boolean) => boolean;
+  exclude?: (absPath: Buffer, isDir: boolean) => boolean;
   /** Leave out directories holding a valid CACHEDIR.TAG. */
   excludeCaches?: boolean;
   /** Do not descend into other filesystems (their mount points are kept, empty). */
@@ -132,9 +132,12 @@ export class Archiver {
   }
 
   private async saveVirtual(dir: VirtualDir, parent: Map<string, Node> | undefined): Promise<Id> {
-    if (dir.target !== undefined) return this.saveDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target));
+    if (dir.target !== undefined)
+      return this.saveDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target));
     const nodes: Node[] = [];
-    for (const [name, child] of [...dir.children].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
+    for (const [name, child] of [...dir.children].sort((a, b) =>
+      Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])),
+    )) {
       const abs = child.abs!;
       const nameBuf = Buffer.from(name);
       const prev = parent?.get(nameBuf.toString('latin1'));
@@ -148,10 +151,16 @@ export class Archiver {
       try {
         st = await fsp.lstat(abs, { bigint: true });
       } catch (err) {
-        throw new ArcaError('not-found', `cannot back up ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        throw new ArcaError(
+          'not-found',
+          `cannot back up ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        );
       }
       const node = nodeFromStat(nameBuf, st, this.accounts, { xattrsOf: Buffer.from(abs) });
-      node.subtree = await this.saveVirtual(child, prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined);
+      node.subtree = await this.saveVirtual(
+        child,
+        prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined,
+      );
       nodes.push(node);
     }
     return this.saveTree(nodes);
@@ -180,7 +189,11 @@ export class Archiver {
     names.sort(Buffer.compare);
     const results = await Promise.all(
       names.map((name) => {
-        const full = Buffer.concat([dir, dir[dir.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/'), name]);
+        const full = Buffer.concat([
+          dir,
+          dir[dir.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/'),
+          name,
+        ]);
         return this.archiveEntry(full, name, parent?.get(name.toString('latin1')), dev);
       }),
     );
@@ -188,7 +201,12 @@ export class Archiver {
   }
 
   /** Archives one entry; undefined when it is excluded or vanished. */
-  private async archiveEntry(full: Buffer, name: Buffer, prev: Node | undefined, parentDev: bigint | undefined): Promise<Node | undefined> {
+  private async archiveEntry(
+    full: Buffer,
+    name: Buffer,
+    prev: Node | undefined,
+    parentDev: bigint | undefined,
+  ): Promise<Node | undefined> {
     let st: BigIntStats;
     try {
       st = await fsp.lstat(full, { bigint: true });
@@ -197,8 +215,7 @@ export class Archiver {
       return undefined;
     }
     const isDir = (Number(st.mode) & C.S_IFMT) === C.S_IFDIR;
-    const fullStr = full.toString('utf8');
-    if (this.opts.exclude?.(fullStr, isDir)) return undefined;
+    if (this.opts.exclude?.(full, isDir)) return undefined;
     if (isDir && this.opts.excludeCaches && (await hasCacheTag(full))) return undefined;
     let linktarget: Buffer | undefined;
     if ((Number(st.mode) & C.S_IFMT) === C.S_IFLNK) {
@@ -211,7 +228,9 @@ export class Archiver {
     }
     let node: Node;
     try {
-      node = nodeFromStat(name, st, this.accounts, { linktarget, xattrsOf: full });
+      // restic (≤ 0.16) sets a symlink's xattrs through the link onto its target when it
+      // restores, so recording them would make restic damage the target: leave them out.
+      node = nodeFromStat(name, st, this.accounts, { linktarget, xattrsOf: linktarget ? undefined : full });
     } catch (err) {
       this.problem(full, `cannot read metadata: ${errText(err)}`);
       return undefined;
@@ -220,7 +239,7 @@ export class Archiver {
       const otherFs = this.opts.oneFileSystem && parentDev !== undefined && st.dev !== parentDev;
       const subParent = prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined;
       node.subtree = otherFs ? await this.saveTree([]) : await this.saveDirectory(full, subParent, st.dev);
-      if (!prev || prev.type !== 'dir') this.stats.dirsNew++;
+      if (prev?.type !== 'dir') this.stats.dirsNew++;
       else if (prev.subtree === node.subtree) this.stats.dirsUnmodified++;
       else this.stats.dirsChanged++;
       return node;
@@ -229,7 +248,12 @@ export class Archiver {
     return this.limit(() => this.archiveFile(full, node, st, prev));
   }
 
-  private async archiveFile(full: Buffer, node: Node, st: BigIntStats, prev: Node | undefined): Promise<Node | undefined> {
+  private async archiveFile(
+    full: Buffer,
+    node: Node,
+    st: BigIntStats,
+    prev: Node | undefined,
+  ): Promise<Node | undefined> {
     this.stats.totalFiles++;
     this.stats.totalBytes += node.size ?? 0;
     if (prev && !fileChanged(node, prev) && prev.content?.every((id) => this.saver.has('data', id))) {

@@ -5,7 +5,11 @@ import type { Repository } from '../repo/repository.js';
  * Yields a file's data blobs in order, fetching up to `readAhead` blobs ahead so the
  * consumer rarely waits. Memory stays bounded by `readAhead` blobs, whatever the file size.
  */
-export async function* fileContent(repo: Repository, content: readonly Id[], readAhead = 4): AsyncGenerator<Buffer> {
+export async function* fileContent(
+  repo: Repository,
+  content: readonly Id[],
+  readAhead = 4,
+): AsyncGenerator<Buffer> {
   const pending: Promise<Buffer>[] = [];
   let next = 0;
   const fill = (): void => {

@@ -101,7 +101,11 @@ const mergeGap = 1024 * 1024;
  * never follows a symlink it did not expect, and never replaces an existing file unless
  * `overwrite` is set.
  */
-export async function restoreTree(repo: Repository, treeId: Id, opts: RestoreOptions): Promise<RestoreResult> {
+export async function restoreTree(
+  repo: Repository,
+  treeId: Id,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
   const r = new Restorer(repo, opts);
   return r.run(treeId);
 }
@@ -128,7 +132,8 @@ class Restorer {
 
   async run(treeId: Id): Promise<RestoreResult> {
     mkdirSync(this.root, { recursive: true });
-    if (!lstatSync(this.root).isDirectory()) throw new ArcaError('usage', `target ${this.opts.target} is not a directory`);
+    if (!lstatSync(this.root).isDirectory())
+      throw new ArcaError('usage', `target ${this.opts.target} is not a directory`);
     await this.repo.loadIndex();
     const pending: PendingDir[] = [];
     await this.plan(treeId, this.opts.subpath ?? Buffer.from('/'), this.root, pending);
@@ -147,7 +152,9 @@ class Restorer {
       others: this.others,
       bytes: this.progress.bytesDone,
       problems: this.problems,
-      restoredFiles: this.files.filter((f) => !f.failed).flatMap((f) => [f.dest, ...f.links].map((p) => ({ path: p, node: f.node }))),
+      restoredFiles: this.files
+        .filter((f) => !f.failed)
+        .flatMap((f) => [f.dest, ...f.links].map((p) => ({ path: p, node: f.node }))),
     };
   }
 
@@ -170,7 +177,10 @@ class Restorer {
     for (const node of nodes) {
       const p = joinPath(snapPath, node.name);
       if (!isSafeName(node.name)) {
-        this.problem(p, `unsafe name ${JSON.stringify(displayName(node.name))} in tree ${treeId.slice(0, 8)}, skipped`);
+        this.problem(
+          p,
+          `unsafe name ${JSON.stringify(displayName(node.name))} in tree ${treeId.slice(0, 8)}, skipped`,
+        );
         continue;
       }
       const dest = Buffer.concat([destDir, Buffer.from('/'), node.name]);
@@ -223,7 +233,8 @@ class Restorer {
     }
     const st = lstatSync(dest);
     if (st.isDirectory()) return;
-    if (!this.opts.overwrite) throw new ArcaError('exists', 'exists and is not a directory (use --overwrite to replace it)');
+    if (!this.opts.overwrite)
+      throw new ArcaError('exists', 'exists and is not a directory (use --overwrite to replace it)');
     unlinkSync(dest);
     mkdirSync(dest, { mode: 0o700 });
   }
@@ -246,7 +257,9 @@ class Restorer {
           this.problem(e.path, `${n.type === 'dev' ? 'block' : 'character'} device not restored: needs root`);
           return;
         }
-        this.replaceable(dest, () => mknod(dest, (n.type === 'dev' ? C.S_IFBLK : C.S_IFCHR) | posixMode(n.mode), n.device ?? 0n));
+        this.replaceable(dest, () =>
+          mknod(dest, (n.type === 'dev' ? C.S_IFBLK : C.S_IFCHR) | posixMode(n.mode), n.device ?? 0n),
+        );
         break;
       case 'socket':
         // A socket is only meaningful to the process that listened on it; restic skips them too.
@@ -266,7 +279,8 @@ class Restorer {
       return;
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
-      if (!this.opts.overwrite) throw new ArcaError('exists', 'already exists (use --overwrite to replace it)');
+      if (!this.opts.overwrite)
+        throw new ArcaError('exists', 'already exists (use --overwrite to replace it)');
     }
     const st = lstatSync(dest);
     if (st.isDirectory()) throw new ArcaError('exists', 'a directory is in the way');
@@ -307,7 +321,8 @@ class Restorer {
     } finally {
       closeSync(fd!);
     }
-    if (n.links !== undefined && n.links > 1 && n.inode !== undefined) this.hardlinks.set(`${n.deviceId ?? 0n}:${n.inode}`, job);
+    if (n.links !== undefined && n.links > 1 && n.inode !== undefined)
+      this.hardlinks.set(`${n.deviceId ?? 0n}:${n.inode}`, job);
     this.files.push(job);
     this.progress.filesTotal++;
     let offset = 0;
@@ -350,9 +365,15 @@ class Restorer {
     const last = group[group.length - 1]!.loc;
     let raw: Buffer;
     try {
-      raw = await this.repo.backend.load({ type: 'data', name: packId }, start, last.offset + last.length - start);
+      raw = await this.repo.backend.load(
+        { type: 'data', name: packId },
+        start,
+        last.offset + last.length - start,
+      );
     } catch (err) {
-      for (const g of group) for (const t of g.targets) this.fail(t.file, `cannot read pack ${packId.slice(0, 8)}: ${errorText(err)}`);
+      for (const g of group)
+        for (const t of g.targets)
+          this.fail(t.file, `cannot read pack ${packId.slice(0, 8)}: ${errorText(err)}`);
       return;
     }
     for (const g of group) {
@@ -360,7 +381,10 @@ class Restorer {
       if (live.length === 0) continue;
       let plain: Buffer;
       try {
-        plain = this.repo.decodeBlob(g.loc, raw.subarray(g.loc.offset - start, g.loc.offset - start + g.loc.length));
+        plain = this.repo.decodeBlob(
+          g.loc,
+          raw.subarray(g.loc.offset - start, g.loc.offset - start + g.loc.length),
+        );
       } catch (err) {
         try {
           // Another copy of the blob may be intact.
@@ -370,13 +394,17 @@ class Restorer {
           continue;
         }
       }
-      const hole = this.opts.sparse !== false && plain.length <= zeros.length && plain.equals(zeros.subarray(0, plain.length));
+      const hole =
+        this.opts.sparse !== false &&
+        plain.length <= zeros.length &&
+        plain.equals(zeros.subarray(0, plain.length));
       for (const t of live) {
         try {
           if (!hole) {
             const fd = this.fdFor(t.file);
             let done = 0;
-            while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
+            while (done < plain.length)
+              done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
           }
           this.progress.bytesDone += plain.length;
           if (--t.file.remaining === 0) this.finishFile(t.file);
@@ -456,7 +484,8 @@ class Restorer {
         lsetxattr(dest, x.name, x.value);
       } catch (err) {
         // Filesystems without xattr support, or user.* on a symlink, cannot hold them.
-        if (!isErrno(err, 'ENOTSUP') && !isErrno(err, 'EPERM')) this.problem(rel, `cannot set xattr ${x.name}: ${errorText(err)}`);
+        if (!isErrno(err, 'ENOTSUP') && !isErrno(err, 'EPERM'))
+          this.problem(rel, `cannot set xattr ${x.name}: ${errorText(err)}`);
       }
     }
     try {

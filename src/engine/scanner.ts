@@ -12,7 +12,7 @@ export interface ScanTotals {
  */
 export async function scan(
   paths: string[],
-  exclude: ((absPath: string, isDir: boolean) => boolean) | undefined,
+  exclude: ((absPath: Buffer, isDir: boolean) => boolean) | undefined,
   onUpdate: (t: ScanTotals) => void,
 ): Promise<ScanTotals> {
   const t: ScanTotals = { files: 0, bytes: 0 };
@@ -24,7 +24,7 @@ export async function scan(
       return;
     }
     const isDir = (st.mode & C.S_IFMT) === C.S_IFDIR;
-    if (exclude?.(p.toString('utf8'), isDir)) return;
+    if (exclude?.(p, isDir)) return;
     if (!isDir) {
       if ((st.mode & C.S_IFMT) === C.S_IFREG) {
         t.files++;

@@ -51,9 +51,12 @@ export function verifyRestoredFiles(
     const size = f.node.size ?? 0;
     if (st.size !== BigInt(size)) bad(`size is ${st.size}, snapshot says ${size}`);
     if ((Number(st.mode) & 0o7777) !== posixMode(f.node.mode)) {
-      bad(`mode is ${(Number(st.mode) & 0o7777).toString(8)}, snapshot says ${posixMode(f.node.mode).toString(8)}`);
+      bad(
+        `mode is ${(Number(st.mode) & 0o7777).toString(8)}, snapshot says ${posixMode(f.node.mode).toString(8)}`,
+      );
     }
-    if (f.node.mtime && st.mtimeNs !== goTimeToNs(parseGoTime(f.node.mtime))) bad(`mtime differs from the snapshot`);
+    if (f.node.mtime && st.mtimeNs !== goTimeToNs(parseGoTime(f.node.mtime)))
+      bad(`mtime differs from the snapshot`);
     const fd = openSync(f.path, 'r');
     try {
       let pos = 0;

@@ -14,7 +14,9 @@ const slash = Buffer.from('/');
 
 /** Joins a snapshot-internal directory path and a name. */
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
-  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([slash, name]) : Buffer.concat([dir, slash, name]);
+  return dir.length === 1 && dir[0] === 0x2f
+    ? Buffer.concat([slash, name])
+    : Buffer.concat([dir, slash, name]);
 }
 
 /**
@@ -57,7 +59,11 @@ export function splitPath(p: string | Buffer): Buffer[] {
  * Finds the node at a path inside a snapshot's tree. Returns undefined for the root
  * itself (which has no node). Throws `not-found` naming the path when it does not exist.
  */
-export async function findNode(repo: Repository, rootTree: Id, p: string | Buffer): Promise<Node | undefined> {
+export async function findNode(
+  repo: Repository,
+  rootTree: Id,
+  p: string | Buffer,
+): Promise<Node | undefined> {
   const parts = splitPath(p);
   let tree: Id | undefined = rootTree;
   let node: Node | undefined;

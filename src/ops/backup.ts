@@ -1,6 +1,12 @@
 import os from 'node:os';
 import path from 'node:path';
-import { Archiver, type ArchiveOptions, type ArchiveProblem, type ArchiveProgress, type ArchiveStats } from '../engine/archiver.js';
+import {
+  type ArchiveOptions,
+  type ArchiveProblem,
+  type ArchiveProgress,
+  Archiver,
+  type ArchiveStats,
+} from '../engine/archiver.js';
 import { chunkFile } from '../engine/chunker.js';
 import { goTimeString } from '../engine/fs_node.js';
 import { ArcaError } from '../errors.js';
@@ -57,16 +63,27 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   await repo.loadIndex();
   const host = opts.host ?? os.hostname();
   const absPaths = opts.stdin ? [`/${opts.stdin.filename}`] : opts.paths.map((p) => path.resolve(p));
-  if (!opts.stdin && absPaths.length === 0) throw new ArcaError('usage', 'nothing to back up: give at least one path');
-  const parent = opts.force || opts.stdin ? undefined : await findParent(repo, opts.parent, host, absPaths, time);
+  if (!opts.stdin && absPaths.length === 0)
+    throw new ArcaError('usage', 'nothing to back up: give at least one path');
+  const parent =
+    opts.force || opts.stdin ? undefined : await findParent(repo, opts.parent, host, absPaths, time);
   const encoder: BlobEncoder = opts.workers === false ? inlineEncoder(repo.key) : poolEncoder(repo.key);
-  const saver = new BlobSaver(repo, { encoder, compression: opts.compression, packSize: opts.packSize, dryRun: opts.dryRun });
+  const saver = new BlobSaver(repo, {
+    encoder,
+    compression: opts.compression,
+    packSize: opts.packSize,
+    dryRun: opts.dryRun,
+  });
   let archived: { tree: Id; stats: ArchiveStats; problems: ArchiveProblem[] };
   try {
     if (opts.stdin) {
       archived = await archiveStream(repo, saver, opts.stdin, time);
     } else {
-      const archiver = new Archiver(repo, saver, { ...opts, parentTree: parent?.tree, onProgress: opts.onProgress });
+      const archiver = new Archiver(repo, saver, {
+        ...opts,
+        parentTree: parent?.tree,
+        onProgress: opts.onProgress,
+      });
       archived = await archiver.archive(opts.paths);
     }
     await saver.flush();
@@ -141,7 +158,10 @@ async function archiveStream(
   time: Date,
 ): Promise<{ tree: Id; stats: ArchiveStats; problems: ArchiveProblem[] }> {
   if (stdin.filename === '' || stdin.filename.includes('/')) {
-    throw new ArcaError('usage', `invalid --stdin-filename ${JSON.stringify(stdin.filename)}: a plain file name is needed`);
+    throw new ArcaError(
+      'usage',
+      `invalid --stdin-filename ${JSON.stringify(stdin.filename)}: a plain file name is needed`,
+    );
   }
   const content: Id[] = [];
   let size = 0;

@@ -24,7 +24,9 @@ export function isCompressed(mode: CompressionMode | 'none', length: number): bo
 
 /** A view that owns its whole ArrayBuffer, so it can be transferred to another thread (small Buffers share Node's pool, which cannot). */
 export function ownBuffer(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)
+  return b.byteOffset === 0 &&
+    b.byteLength === b.buffer.byteLength &&
+    !(b.buffer instanceof SharedArrayBuffer)
     ? b
     : new Uint8Array(b);
 }

@@ -45,7 +45,14 @@ export interface BlobSaverOptions {
  * always stored before the index that names them, which is stored before any snapshot.
  */
 export class BlobSaver {
-  readonly stats: SaverStats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0, indexFiles: 0 };
+  readonly stats: SaverStats = {
+    dataBlobs: 0,
+    treeBlobs: 0,
+    dataAdded: 0,
+    dataAddedPacked: 0,
+    packs: 0,
+    indexFiles: 0,
+  };
   private readonly packers: Record<BlobType, Packer> = { data: new Packer('data'), tree: new Packer('tree') };
   private readonly queued = new Set<string>();
   private readonly encoding = new Set<Promise<void>>();
@@ -133,7 +140,13 @@ export class BlobSaver {
     const packs = this.unindexed;
     this.unindexed = [];
     if (!this.opts.dryRun) {
-      await saveUnpacked(this.repo.backend, this.repo.key, this.repo.version, 'index', encodeIndexFile(packs));
+      await saveUnpacked(
+        this.repo.backend,
+        this.repo.key,
+        this.repo.version,
+        'index',
+        encodeIndexFile(packs),
+      );
     }
     this.stats.indexFiles++;
   }
@@ -156,6 +169,8 @@ export class BlobSaver {
     if (this.failure === undefined) return;
     const err = this.failure;
     if (err instanceof ArcaError) throw err;
-    throw new ArcaError('io', `saving to the repository failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+    throw new ArcaError('io', `saving to the repository failed: ${(err as Error).message ?? String(err)}`, {
+      cause: err,
+    });
   }
 }

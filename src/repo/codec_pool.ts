@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import { type EncodedBlob, encodeBlob, isCompressed, ownBuffer } from './blob_codec.js';
+import type { CodecTask } from './codec_worker.js';
 import type { CompressionMode } from './compression.js';
 import type { MasterKey } from './crypto.js';
-import type { CodecTask } from './codec_worker.js';
 
 /** Compresses and encrypts blobs, on worker threads when that pays off. */
 export interface BlobEncoder {

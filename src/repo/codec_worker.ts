@@ -11,7 +11,11 @@ export interface CodecTask {
 }
 
 const k = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
-const key: MasterKey = { encrypt: Buffer.from(k.encrypt), macK: Buffer.from(k.macK), macR: Buffer.from(k.macR) };
+const key: MasterKey = {
+  encrypt: Buffer.from(k.encrypt),
+  macK: Buffer.from(k.macK),
+  macR: Buffer.from(k.macR),
+};
 
 /** Compresses and seals one blob; the sealed bytes are moved, not copied, back to the caller. */
 export default function encode(task: CodecTask): Uint8Array {

@@ -12,7 +12,11 @@ export function compress(data: Uint8Array, mode: CompressionMode = 'auto'): Buff
   if (!c) {
     c = new Compressor();
     // restic disables the content checksum: the blob's SHA-256 and MAC already cover it.
-    c.setParameters({ compressionLevel: mode === 'max' ? 19 : 3, checksumFlag: false, contentSizeFlag: true });
+    c.setParameters({
+      compressionLevel: mode === 'max' ? 19 : 3,
+      checksumFlag: false,
+      contentSizeFlag: true,
+    });
     compressors = { ...compressors, [mode]: c };
   }
   return c.compress(data);
@@ -27,7 +31,9 @@ export function decompress(data: Uint8Array, what: string, expectedSize?: number
   try {
     out = zstdDecompress(data);
   } catch (err) {
-    throw new ArcaError('corrupt', `${what}: zstd decompression failed (${(err as Error).message})`, { cause: err });
+    throw new ArcaError('corrupt', `${what}: zstd decompression failed (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   if (expectedSize !== undefined && out.length !== expectedSize) {
     throw new ArcaError('corrupt', `${what}: decompressed to ${out.length} bytes, expected ${expectedSize}`);

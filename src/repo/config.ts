@@ -24,7 +24,8 @@ export function parseConfig(plain: Buffer): RepoConfig {
   if (typeof c.version !== 'number' || c.version < minRepoVersion || c.version > maxRepoVersion) {
     throw new ArcaError('unsupported', `unsupported repository version ${String(c.version)}`);
   }
-  if (typeof c.id !== 'string' || c.id.length === 0) throw new ArcaError('corrupt', 'the repository config has no id');
+  if (typeof c.id !== 'string' || c.id.length === 0)
+    throw new ArcaError('corrupt', 'the repository config has no id');
   if (typeof c.chunker_polynomial !== 'string' || !/^[0-9a-f]+$/.test(c.chunker_polynomial)) {
     throw new ArcaError('corrupt', 'the repository config has no valid chunker polynomial');
   }

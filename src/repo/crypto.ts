@@ -77,7 +77,10 @@ export function open(key: MasterKey, sealed: Uint8Array, what = 'data'): Buffer 
   const want = Buffer.allocUnsafe(macSize);
   poly1305Into(key, iv, ct, want);
   if (!timingSafeEqual(want, mac)) {
-    throw new ArcaError('corrupt', `${what}: MAC verification failed (the data is damaged or was tampered with)`);
+    throw new ArcaError(
+      'corrupt',
+      `${what}: MAC verification failed (the data is damaged or was tampered with)`,
+    );
   }
   const out = Buffer.allocUnsafe(ct.length);
   ctrInto(key.encrypt, iv, ct, out, 0);

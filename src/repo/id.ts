@@ -27,12 +27,16 @@ export function shortId(id: Id): string {
  */
 export function resolvePrefix(prefix: string, ids: Iterable<Id>, what: string): Id {
   const p = prefix.toLowerCase();
-  if (!/^[0-9a-f]{1,64}$/.test(p)) throw new ArcaError('usage', `invalid ${what} ID ${JSON.stringify(prefix)}`);
+  if (!/^[0-9a-f]{1,64}$/.test(p))
+    throw new ArcaError('usage', `invalid ${what} ID ${JSON.stringify(prefix)}`);
   let found: Id | undefined;
   for (const id of ids) {
     if (!id.startsWith(p)) continue;
     if (found !== undefined && found !== id) {
-      throw new ArcaError('usage', `${what} ID prefix ${prefix} is ambiguous (matches ${shortId(found)} and ${shortId(id)})`);
+      throw new ArcaError(
+        'usage',
+        `${what} ID prefix ${prefix} is ambiguous (matches ${shortId(found)} and ${shortId(id)})`,
+      );
     }
     found = id;
   }

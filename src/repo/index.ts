@@ -35,7 +35,8 @@ export function parseIndexFile(plain: Buffer, name: Id, repoVersion: number): In
   } catch {
     throw new ArcaError('corrupt', `index ${name.slice(0, 8)} is not valid JSON`);
   }
-  if (!j || !Array.isArray(j.packs)) throw new ArcaError('corrupt', `index ${name.slice(0, 8)} has no pack list`);
+  if (!j || !Array.isArray(j.packs))
+    throw new ArcaError('corrupt', `index ${name.slice(0, 8)} has no pack list`);
   const packs: IndexPack[] = [];
   for (const p of j.packs) {
     if (!p || typeof p.id !== 'string' || !isId(p.id) || !Array.isArray(p.blobs)) {
@@ -51,12 +52,25 @@ export function parseIndexFile(plain: Buffer, name: Id, repoVersion: number): In
         Number.isSafeInteger(b.length) &&
         b.offset >= 0 &&
         b.length >= 0;
-      if (!ok) throw new ArcaError('corrupt', `index ${name.slice(0, 8)} has a malformed blob in pack ${p.id.slice(0, 8)}`);
+      if (!ok)
+        throw new ArcaError(
+          'corrupt',
+          `index ${name.slice(0, 8)} has a malformed blob in pack ${p.id.slice(0, 8)}`,
+        );
       const ul = b.uncompressed_length ?? 0;
       if (ul !== 0 && repoVersion < 2) {
-        throw new ArcaError('corrupt', `index ${name.slice(0, 8)} uses compression, which repository version 1 does not support`);
+        throw new ArcaError(
+          'corrupt',
+          `index ${name.slice(0, 8)} uses compression, which repository version 1 does not support`,
+        );
       }
-      return { id: b.id, type: b.type as BlobType, offset: b.offset, length: b.length, uncompressedLength: ul };
+      return {
+        id: b.id,
+        type: b.type as BlobType,
+        offset: b.offset,
+        length: b.length,
+        uncompressedLength: ul,
+      };
     });
     packs.push({ id: p.id, blobs });
   }
@@ -70,7 +84,13 @@ export function encodeIndexFile(packs: readonly IndexPack[]): Buffer {
       id: p.id,
       blobs: p.blobs.map((b) =>
         b.uncompressedLength > 0
-          ? { id: b.id, type: b.type, offset: b.offset, length: b.length, uncompressed_length: b.uncompressedLength }
+          ? {
+              id: b.id,
+              type: b.type,
+              offset: b.offset,
+              length: b.length,
+              uncompressed_length: b.uncompressedLength,
+            }
           : { id: b.id, type: b.type, offset: b.offset, length: b.length },
       ),
     })),

@@ -24,22 +24,31 @@ export interface InitOptions {
  * first and the config last, so an interrupted init leaves no config and the directory is
  * never mistaken for a repository.
  */
-export async function initRepository(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+export async function initRepository(
+  backend: Backend,
+  password: string,
+  opts: InitOptions = {},
+): Promise<Repository> {
   const pol = opts.chunkerPolynomial ?? randomPolynomial();
   // restic's chunker needs degree ≤ 53 so that `digest << 8` fits in 64 bits.
   if (degree(pol) < 1 || degree(pol) > 53 || !isIrreducible(pol)) {
-    throw new ArcaError('corrupt', `chunker polynomial ${formatPolynomial(pol)} is not irreducible of degree 1..53`);
+    throw new ArcaError(
+      'corrupt',
+      `chunker polynomial ${formatPolynomial(pol)} is not irreducible of degree 1..53`,
+    );
   }
-  await backend.create();
-  for await (const fi of backend.list('keys')) {
-    // Another master key's file with the same password would open first and then fail
-    // to decrypt the new config, so a leftover key makes the new repository unusable.
+  const leftover = await firstKey(backend);
+  if (leftover !== undefined && !(await hasConfig(backend))) {
+    // Another master key's file with the same password could open first and then fail to
+    // decrypt the new config, so a leftover key would make the new repository unusable.
     throw new ArcaError(
       'exists',
-      `${backend.location} has no config but already holds key ${fi.name.slice(0, 8)} (an interrupted init?); ` +
+      `${backend.location} has no config but already holds key ${leftover.slice(0, 8)} (an interrupted init?); ` +
         'remove its keys/ directory or choose an empty location',
     );
   }
+  // Refuses a location that already has a config.
+  await backend.create();
   const master = newRandomKey();
   const keyId = await addKey(backend, master, password, opts.kdf ?? (await calibrateKdf()));
   const repo = Repository.fromParts(
@@ -50,4 +59,19 @@ export async function initRepository(backend: Backend, password: string, opts: I
   );
   await repo.saveJsonUnpacked('config', repo.config);
   return repo;
+}
+
+async function firstKey(backend: Backend): Promise<string | undefined> {
+  for await (const fi of backend.list('keys')) return fi.name;
+  return undefined;
+}
+
+async function hasConfig(backend: Backend): Promise<boolean> {
+  try {
+    await backend.stat({ type: 'config', name: '' });
+    return true;
+  } catch (err) {
+    if (err instanceof ArcaError && err.code === 'not-found') return false;
+    throw err;
+  }
 }

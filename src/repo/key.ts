@@ -2,7 +2,7 @@ import { randomBytes, scrypt } from 'node:crypto';
 import os from 'node:os';
 import type { Backend } from '../backend/backend.js';
 import { ArcaError } from '../errors.js';
-import { type MasterKey, isValidKey, keyFromKdf, open, seal } from './crypto.js';
+import { isValidKey, keyFromKdf, type MasterKey, open, seal } from './crypto.js';
 import { hashId, type Id } from './id.js';
 
 /** The scrypt cost parameters stored in a key file. */
@@ -54,7 +54,8 @@ export function parseKeyFile(id: Id, raw: Buffer): KeyFile {
   } catch {
     throw new ArcaError('corrupt', `key ${id.slice(0, 8)} is not valid JSON`);
   }
-  if (kf.kdf !== 'scrypt') throw new ArcaError('unsupported', `key ${id.slice(0, 8)} uses unsupported KDF ${kf.kdf}`);
+  if (kf.kdf !== 'scrypt')
+    throw new ArcaError('unsupported', `key ${id.slice(0, 8)} uses unsupported KDF ${kf.kdf}`);
   if (typeof kf.salt !== 'string' || typeof kf.data !== 'string') {
     throw new ArcaError('corrupt', `key ${id.slice(0, 8)} lacks salt or data`);
   }
@@ -64,7 +65,8 @@ export function parseKeyFile(id: Id, raw: Buffer): KeyFile {
 /** Tries `password` against one key file; returns the master key, or undefined when the password does not fit. */
 export async function unlockKeyFile(kf: KeyFile, id: Id, password: string): Promise<MasterKey | undefined> {
   const salt = Buffer.from(kf.salt, 'base64');
-  if (salt.length !== saltLength) throw new ArcaError('corrupt', `key ${id.slice(0, 8)} has a ${salt.length}-byte salt`);
+  if (salt.length !== saltLength)
+    throw new ArcaError('corrupt', `key ${id.slice(0, 8)} has a ${salt.length}-byte salt`);
   const userKey = await deriveUserKey(password, salt, { N: kf.N, r: kf.r, p: kf.p });
   let plain: Buffer;
   try {
@@ -79,7 +81,8 @@ export async function unlockKeyFile(kf: KeyFile, id: Id, password: string): Prom
     macK: Buffer.from(j.mac?.k ?? '', 'base64'),
     macR: Buffer.from(j.mac?.r ?? '', 'base64'),
   };
-  if (!isValidKey(master)) throw new ArcaError('corrupt', `key ${id.slice(0, 8)} holds an invalid master key`);
+  if (!isValidKey(master))
+    throw new ArcaError('corrupt', `key ${id.slice(0, 8)} holds an invalid master key`);
   return master;
 }
 
@@ -134,8 +137,16 @@ export async function addKey(
 
 function validateParams(p: KdfParams): void {
   const pow2 = Number.isInteger(p.N) && p.N > 1 && (p.N & (p.N - 1)) === 0;
-  if (!pow2 || !Number.isInteger(p.r) || !Number.isInteger(p.p) || p.r < 1 || p.p < 1 || p.r * p.p >= 2 ** 30) {
+  if (
+    !pow2 ||
+    !Number.isInteger(p.r) ||
+    !Number.isInteger(p.p) ||
+    p.r < 1 ||
+    p.p < 1 ||
+    p.r * p.p >= 2 ** 30
+  ) {
     throw new ArcaError('corrupt', `invalid scrypt parameters N=${p.N} r=${p.r} p=${p.p}`);
   }
-  if (128 * p.N * p.r > 2 ** 32) throw new ArcaError('unsupported', `scrypt parameters need too much memory (N=${p.N}, r=${p.r})`);
+  if (128 * p.N * p.r > 2 ** 32)
+    throw new ArcaError('unsupported', `scrypt parameters need too much memory (N=${p.N}, r=${p.r})`);
 }

@@ -29,7 +29,9 @@ export function headerEntrySize(b: Pick<PackedBlob, 'uncompressedLength'>): numb
 }
 
 /** The size a pack holding exactly `blobs` must have: blobs, encrypted header, 4-byte length. */
-export function expectedPackSize(blobs: readonly Pick<PackedBlob, 'length' | 'uncompressedLength'>[]): number {
+export function expectedPackSize(
+  blobs: readonly Pick<PackedBlob, 'length' | 'uncompressedLength'>[],
+): number {
   let size = sealOverhead + 4;
   for (const b of blobs) size += b.length + headerEntrySize(b);
   return size;

@@ -1,5 +1,4 @@
-import { sealOverhead } from './crypto.js';
-import { type MasterKey, seal } from './crypto.js';
+import { type MasterKey, seal, sealOverhead } from './crypto.js';
 import { hashId, type Id } from './id.js';
 import { type BlobType, encodeHeader, type PackedBlob } from './pack.js';
 

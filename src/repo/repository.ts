@@ -2,17 +2,22 @@ import pLimit from 'p-limit';
 import type { Backend } from '../backend/backend.js';
 import { ArcaError } from '../errors.js';
 import { decompress } from './compression.js';
+import { parseConfig, type RepoConfig } from './config.js';
 import { type MasterKey, open } from './crypto.js';
 import { hashId, type Id, resolvePrefix, shortId } from './id.js';
-import { MasterIndex, parseIndexFile } from './index.js';
+import { type BlobLocation, MasterIndex, parseIndexFile } from './index.js';
 import { openKey } from './key.js';
-import { type LockData, Lock } from './lock.js';
-import { type BlobLocation } from './index.js';
-import { type BlobType } from './pack.js';
-import { type RepoConfig, parseConfig } from './config.js';
+import { Lock, type LockData } from './lock.js';
+import type { BlobType } from './pack.js';
+import {
+  matchesFilter,
+  parseSnapshot,
+  type Snapshot,
+  type SnapshotFilter,
+  sortSnapshots,
+} from './snapshot.js';
 import { type Node, parseTree } from './tree.js';
 import { loadUnpacked, saveUnpacked, type UnpackedType } from './unpacked.js';
-import { matchesFilter, parseSnapshot, type Snapshot, type SnapshotFilter, sortSnapshots } from './snapshot.js';
 
 /** How many files are fetched at once when loading many small files (index, snapshots). */
 const loadConcurrency = 8;
@@ -39,12 +44,19 @@ export class Repository {
    * Opens the repository at `backend` with `password`: finds a key that fits and reads
    * the config. Throws `no-repository` when there is none there.
    */
-  static async open(backend: Backend, password: string, opts: { keyHint?: string } = {}): Promise<Repository> {
+  static async open(
+    backend: Backend,
+    password: string,
+    opts: { keyHint?: string } = {},
+  ): Promise<Repository> {
     try {
       await backend.stat({ type: 'config', name: '' });
     } catch (err) {
       if (err instanceof ArcaError && err.code === 'not-found') {
-        throw new ArcaError('no-repository', `there is no repository at ${backend.location} (no config file)`);
+        throw new ArcaError(
+          'no-repository',
+          `there is no repository at ${backend.location} (no config file)`,
+        );
       }
       throw err;
     }
@@ -117,7 +129,8 @@ export class Repository {
   async loadBlob(id: Id, type: BlobType): Promise<Buffer> {
     await this.loadIndex();
     const locations = this.index.lookupAll(id).filter((l) => l.type === type);
-    if (locations.length === 0) throw new ArcaError('not-found', `${type} blob ${shortId(id)} is not in the index`);
+    if (locations.length === 0)
+      throw new ArcaError('not-found', `${type} blob ${shortId(id)} is not in the index`);
     let firstError: unknown;
     for (const loc of locations) {
       try {
@@ -146,7 +159,10 @@ export class Repository {
   }
 
   /** Every snapshot, oldest first; damaged ones are reported through `onProblem` or thrown. */
-  async listSnapshots(filter: SnapshotFilter = {}, onProblem?: (p: LoadProblem) => void): Promise<Snapshot[]> {
+  async listSnapshots(
+    filter: SnapshotFilter = {},
+    onProblem?: (p: LoadProblem) => void,
+  ): Promise<Snapshot[]> {
     const ids = await this.listIds('snapshots');
     const limit = pLimit(loadConcurrency);
     const loaded = await Promise.all(
@@ -181,7 +197,10 @@ export class Repository {
     const out: { id: Id; lock: LockData }[] = [];
     for (const id of await this.listIds('locks')) {
       try {
-        out.push({ id, lock: JSON.parse((await this.loadUnpacked('locks', id)).toString('utf8')) as LockData });
+        out.push({
+          id,
+          lock: JSON.parse((await this.loadUnpacked('locks', id)).toString('utf8')) as LockData,
+        });
       } catch (err) {
         if (!(err instanceof ArcaError)) throw err;
       }

@@ -62,7 +62,9 @@ export function snapshotTimeMs(s: Pick<SnapshotData, 'time'>): number {
 
 /** Sorts snapshots oldest first, ties broken by ID so the order is stable. */
 export function sortSnapshots<T extends Snapshot>(list: T[]): T[] {
-  return list.sort((a, b) => snapshotTimeMs(a) - snapshotTimeMs(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return list.sort(
+    (a, b) => snapshotTimeMs(a) - snapshotTimeMs(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
 }
 
 /** Filters as restic's `--host`, `--tag`, `--path` understand them. */

@@ -5,7 +5,16 @@ import type { Id } from './id.js';
 /** Node types restic writes. */
 export type NodeType = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket' | 'irregular';
 
-const nodeTypes = new Set<string>(['file', 'dir', 'symlink', 'dev', 'chardev', 'fifo', 'socket', 'irregular']);
+const nodeTypes = new Set<string>([
+  'file',
+  'dir',
+  'symlink',
+  'dev',
+  'chardev',
+  'fifo',
+  'socket',
+  'irregular',
+]);
 
 /** One extended attribute. */
 export interface ExtendedAttribute {
@@ -85,7 +94,8 @@ function decodeNode(n: Record<string, unknown>, treeId: Id): Node {
   };
   if (typeof n !== 'object' || n === null) bad('a node is not an object');
   if (typeof n.name !== 'string') bad('a node has no name');
-  if (typeof n.type !== 'string' || !nodeTypes.has(n.type)) bad(`node ${String(n.name)} has invalid type ${String(n.type)}`);
+  if (typeof n.type !== 'string' || !nodeTypes.has(n.type))
+    bad(`node ${String(n.name)} has invalid type ${String(n.type)}`);
   let name: Buffer;
   try {
     name = goUnquoteName(n.name as string);
@@ -112,10 +122,12 @@ function decodeNode(n: Record<string, unknown>, treeId: Id): Node {
   if (typeof n.linktarget_raw === 'string') node.linktarget = Buffer.from(n.linktarget_raw, 'base64');
   else if (typeof n.linktarget === 'string') node.linktarget = Buffer.from(n.linktarget, 'utf8');
   if (Array.isArray(n.extended_attributes)) {
-    node.extendedAttributes = (n.extended_attributes as { name: string; value: string | null }[]).map((x) => ({
-      name: String(x.name),
-      value: Buffer.from(x.value ?? '', 'base64'),
-    }));
+    node.extendedAttributes = (n.extended_attributes as { name: string; value: string | null }[]).map(
+      (x) => ({
+        name: String(x.name),
+        value: Buffer.from(x.value ?? '', 'base64'),
+      }),
+    );
   }
   if (n.generic_attributes && typeof n.generic_attributes === 'object') {
     node.genericAttributes = n.generic_attributes as Record<string, unknown>;

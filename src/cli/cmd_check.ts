@@ -1,0 +1,145 @@
+import type { Command } from 'commander';
+import {
+  type CheckEvent,
+  type CheckResult,
+  checkRepository,
+  type PackSelection,
+  parsePackSelection,
+} from '../engine/checker.js';
+import { ArcaError } from '../errors.js';
+import { type GlobalOptions, makeOutput, type Output, withRepository } from './context.js';
+import { type Progress, startProgress } from './progress.js';
+
+interface CheckCommandOptions {
+  readData?: boolean;
+  readDataSubset?: string;
+}
+
+/** Registers `arca check`. */
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('check the repository for errors; with --read-data also read and authenticate all data')
+    .option('--read-data', 'read all data packs and verify every blob')
+    .option(
+      '--read-data-subset <subset>',
+      "read a subset of data packs: 'n/t' for group n of t, 'x%' for a random x%, or a size like 500M",
+    )
+    .action(async (_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions & CheckCommandOptions>();
+      const out = makeOutput(o);
+      const readData = packSelection(o);
+      // restic 0.14 checks under an exclusive lock: nothing may add or remove files meanwhile.
+      const result = await withRepository(o, 'exclusive', (repo) =>
+        checkRepository(repo, { readData, onEvent: reporter(out, readData) }),
+      );
+      if (out.json) out.printJson(resultJson(result));
+      else if (result.skipped) out.warn(result.skipped);
+      if (!result.ok) throw new ArcaError('corrupt', 'repository contains errors');
+      out.info('no errors were found');
+    });
+}
+
+function packSelection(o: CheckCommandOptions): PackSelection | undefined {
+  if (o.readData && o.readDataSubset !== undefined) {
+    throw new ArcaError('usage', '--read-data and --read-data-subset cannot be used together');
+  }
+  if (o.readDataSubset !== undefined) return parsePackSelection(o.readDataSubset);
+  return o.readData ? { kind: 'all' } : undefined;
+}
+
+/**
+ * Prints what the engine reports as restic does: a line per phase, errors on stderr as
+ * they are found, hints on stdout. While the progress bar is drawn, lines wait for it.
+ */
+function reporter(out: Output, readData: PackSelection | undefined): (e: CheckEvent) => void {
+  let bar: Progress | undefined;
+  let held: (() => void)[] = [];
+  const say = (line: () => void): void => {
+    if (bar) held.push(line);
+    else line();
+  };
+  const stopBar = (): void => {
+    bar?.stop();
+    bar = undefined;
+    for (const line of held) line();
+    held = [];
+  };
+  let unreferenced = 0;
+  return (e) => {
+    if (out.json) return;
+    switch (e.type) {
+      case 'phase':
+        stopBar();
+        if (e.phase === 'structure' && unreferenced > 0) {
+          out.info(
+            `${unreferenced} pack files are not referenced by any index, probably left by an interrupted backup or prune.\n` +
+              'This is non-critical: they hold no data a snapshot needs, and prune removes them.',
+          );
+        }
+        out.info(phaseLine(e, readData));
+        if (e.phase === 'read')
+          bar = startProgress(out, 'read', { files: e.total, bytes: e.bytesTotal ?? 0 });
+        break;
+      case 'progress':
+        if (e.phase === 'read') {
+          bar?.update(e.done, e.bytesDone ?? 0);
+          if (e.done === e.total) stopBar();
+        }
+        break;
+      case 'error':
+        say(() => out.warn(`error: ${e.finding.message}`));
+        break;
+      case 'hint':
+        if (e.finding.kind === 'pack-unreferenced') unreferenced++;
+        say(() => out.info(e.finding.message));
+        break;
+    }
+  };
+}
+
+function phaseLine(e: Extract<CheckEvent, { type: 'phase' }>, readData: PackSelection | undefined): string {
+  switch (e.phase) {
+    case 'index':
+      return 'load indexes';
+    case 'packs':
+      return 'check all packs';
+    case 'structure':
+      return 'check snapshots, trees and blobs';
+    case 'read':
+      switch (readData?.kind) {
+        case 'bucket':
+          return `read group #${readData.n} of ${e.total} data packs (out of total ${e.packsTotal} packs in ${readData.t} groups)`;
+        case 'percent':
+          return `read ${readData.percent.toFixed(1)}% of data packs (${e.total} of ${e.packsTotal} packs)`;
+        case 'size':
+          return `read ${readData.bytes} bytes of data packs (${e.total} of ${e.packsTotal} packs)`;
+        default:
+          return 'read all data';
+      }
+  }
+}
+
+function resultJson(r: CheckResult): Record<string, unknown> {
+  return {
+    ok: r.ok,
+    errors: r.errors,
+    hints: r.hints,
+    ...(r.skipped ? { skipped: r.skipped } : {}),
+    index_files: r.indexFiles,
+    packs: r.packs,
+    snapshots: r.snapshots,
+    trees: r.trees,
+    read_data: r.readData
+      ? {
+          selection: r.readData.selection,
+          packs_selected: r.readData.packsSelected,
+          packs_total: r.readData.packsTotal,
+        }
+      : null,
+    packs_checked: r.packsChecked,
+    blobs_checked: r.blobsChecked,
+    bytes_read: r.bytesRead,
+    duration_ms: r.durationMs,
+  };
+}
