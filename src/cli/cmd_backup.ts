@@ -7,6 +7,7 @@ import { ArcaError, ExitCode } from '../errors.js';
 import { backup } from '../ops/backup.js';
 import type { CompressionMode } from '../repo/compression.js';
 import { shortId } from '../repo/id.js';
+import { describeOrphans } from '../repo/orphan_packs.js';
 import { type GlobalOptions, makeOutput, withRepository } from './context.js';
 import { collect, formatBytes, formatDuration } from './format.js';
 import { startProgress } from './progress.js';
@@ -20,6 +21,7 @@ interface BackupCliOptions extends GlobalOptions {
   iexcludeFile?: string[];
   excludeCaches?: boolean;
   oneFileSystem?: boolean;
+  withAtime?: boolean;
   parent?: string;
   force?: boolean;
   dryRun?: boolean;
@@ -43,6 +45,10 @@ export function registerBackup(program: Command): void {
     .option('--iexclude-file <file>', 'like --exclude-file, ignoring case', collect)
     .option('--exclude-caches', 'leave out directories marked with a CACHEDIR.TAG')
     .option('-x, --one-file-system', 'do not cross filesystem boundaries')
+    .option(
+      '--with-atime',
+      'record access times (by default the modification time is stored there, as restic does)',
+    )
     .option(
       '--files-from <file>',
       'read the paths to back up from a file, one per line (repeatable)',
@@ -92,6 +98,7 @@ export function registerBackup(program: Command): void {
           excludes: [...excludes, ...iexcludes],
           excludeCaches: o.excludeCaches,
           oneFileSystem: o.oneFileSystem,
+          withAtime: o.withAtime,
           compression: o.compression as CompressionMode,
           onProgress: (p) => {
             progress.update(p.filesDone, p.bytesDone, totals);
@@ -135,6 +142,8 @@ export function registerBackup(program: Command): void {
             errors: result.problems,
           });
         } else {
+          if (result.orphans.adopted > 0 || result.orphans.unreadable.length > 0)
+            out.info(describeOrphans(result.orphans));
           if (result.parent) out.info(`using parent snapshot ${shortId(result.parent)}`);
           out.info(
             `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,

@@ -41,6 +41,8 @@ export interface ArchiveOptions {
   exclude?: (absPath: Buffer, isDir: boolean) => boolean;
   /** Leave out directories holding a valid CACHEDIR.TAG. */
   excludeCaches?: boolean;
+  /** Record access times (restic's `--with-atime`); otherwise the mtime is stored there. */
+  withAtime?: boolean;
   /** Do not descend into other filesystems (their mount points are kept, empty). */
   oneFileSystem?: boolean;
   /** Tree of the parent snapshot: unchanged files are taken from it without reading them. */
@@ -156,7 +158,10 @@ export class Archiver {
           `cannot back up ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
         );
       }
-      const node = nodeFromStat(nameBuf, st, this.accounts, { xattrsOf: Buffer.from(abs) });
+      const node = nodeFromStat(nameBuf, st, this.accounts, {
+        xattrsOf: Buffer.from(abs),
+        withAtime: this.opts.withAtime,
+      });
       node.subtree = await this.saveVirtual(
         child,
         prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined,
@@ -230,7 +235,11 @@ export class Archiver {
     try {
       // restic (≤ 0.16) sets a symlink's xattrs through the link onto its target when it
       // restores, so recording them would make restic damage the target: leave them out.
-      node = nodeFromStat(name, st, this.accounts, { linktarget, xattrsOf: linktarget ? undefined : full });
+      node = nodeFromStat(name, st, this.accounts, {
+        linktarget,
+        xattrsOf: linktarget ? undefined : full,
+        withAtime: this.opts.withAtime,
+      });
     } catch (err) {
       this.problem(full, `cannot read metadata: ${errText(err)}`);
       return undefined;

@@ -51,7 +51,10 @@ function _tables(pol: bigint): _Tables {
   const k = degree(pol);
   // The index digest >> (k - 8) must come from hi alone; restic itself refuses degrees above 53.
   if (k < 40 || k > 53) {
-    throw new ArcaError('unsupported', `chunker polynomial ${formatPolynomial(pol)} has degree ${k}, not 40..53`);
+    throw new ArcaError(
+      'unsupported',
+      `chunker polynomial ${formatPolynomial(pol)} has degree ${k}, not 40..53`,
+    );
   }
   const t: _Tables = {
     outHi: new Int32Array(256),
@@ -80,7 +83,7 @@ function _tables(pol: bigint): _Tables {
  *
  * @example
  * const c = new Chunker(pol);
- * for (let at = 0, cut; (cut = c.next(buf, at)) >= 0; at = cut) chunkEnds.push(cut);
+ * for (let cut = c.next(buf); cut >= 0; cut = c.next(buf, cut)) chunkEnds.push(cut);
  */
 export class Chunker {
   readonly #t: _Tables;
@@ -145,7 +148,7 @@ export class Chunker {
     }
     if (cut < 0 && at < stop) cut = this.#scan(buf, at, stop, eligible);
 
-    if (cut < 0 && this.#count + (stop - i) === chunkMaxSize + 1) cut = stop;
+    if (cut < 0 && this.#count + (stop - i) === chunkMaxSize) cut = stop;
     if (cut >= 0) {
       this.#cutHi = this.#hi;
       this.#cutLo = this.#lo;

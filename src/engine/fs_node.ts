@@ -72,8 +72,9 @@ export function nodeFromStat(
   name: Buffer,
   st: BigIntStats,
   accounts: Accounts,
-  extra: { linktarget?: Buffer; xattrsOf?: Buffer } = {},
+  extra: { linktarget?: Buffer; xattrsOf?: Buffer; withAtime?: boolean } = {},
 ): Node {
+  const mtime = goTimeString(st.mtimeNs);
   const mode = Number(st.mode);
   const type = nodeType(mode);
   const uid = Number(st.uid);
@@ -82,8 +83,10 @@ export function nodeFromStat(
     name,
     type,
     mode: goFileMode(mode),
-    mtime: goTimeString(st.mtimeNs),
-    atime: goTimeString(st.atimeNs),
+    mtime,
+    // restic records the access time only when asked (`--with-atime`); otherwise it stores
+    // the mtime there, which keeps trees of unchanged directories byte-identical.
+    atime: extra.withAtime ? goTimeString(st.atimeNs) : mtime,
     ctime: goTimeString(st.ctimeNs),
     uid,
     gid,

@@ -115,6 +115,10 @@ test('parsePolynomial and formatPolynomial use the config form', () => {
   assert.equal(formatPolynomial(0x3da3358b4dc173n), '3da3358b4dc173');
   assert.equal(formatPolynomial(parsePolynomial('2c1d2d5b6782af')), '2c1d2d5b6782af');
   for (const bad of ['', '0x2c1d', '2c1d 2d', '-1', '1ffffffffffffffff', 'xyz']) {
-    assert.throws(() => parsePolynomial(bad), (e: unknown) => e instanceof ArcaError && e.code === 'corrupt', bad);
+    assert.throws(
+      () => parsePolynomial(bad),
+      (e: unknown) => e instanceof ArcaError && e.code === 'corrupt',
+      bad,
+    );
   }
 });

@@ -14,6 +14,7 @@ import { BlobSaver, type SaverStats } from '../repo/blob_saver.js';
 import { type BlobEncoder, inlineEncoder, poolEncoder } from '../repo/codec_pool.js';
 import type { CompressionMode } from '../repo/compression.js';
 import { hashId, type Id } from '../repo/id.js';
+import { adoptOrphanPacks, type OrphanReport } from '../repo/orphan_packs.js';
 import type { Repository } from '../repo/repository.js';
 import { type Snapshot, type SnapshotData, type SnapshotSummary, snapshotTimeMs } from '../repo/snapshot.js';
 import { encodeTree, type Node } from '../repo/tree.js';
@@ -50,6 +51,8 @@ export interface BackupResult {
   saver: SaverStats;
   problems: ArchiveProblem[];
   seconds: number;
+  /** Packs of an interrupted earlier run that were indexed and reused. */
+  orphans: OrphanReport;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const started = Date.now();
   const time = opts.time ?? new Date();
   await repo.loadIndex();
+  const orphans = await adoptOrphanPacks(repo, { dryRun: opts.dryRun });
   const host = opts.host ?? os.hostname();
   const absPaths = opts.stdin ? [`/${opts.stdin.filename}`] : opts.paths.map((p) => path.resolve(p));
   if (!opts.stdin && absPaths.length === 0)
@@ -131,6 +135,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     saver: saver.stats,
     problems: archived.problems,
     seconds: (Date.now() - started) / 1000,
+    orphans,
   };
 }
 
@@ -165,7 +170,11 @@ async function archiveStream(
   }
   const content: Id[] = [];
   let size = 0;
-  for await (const chunk of chunkFile(stdin.stream, BigInt(`0x${repo.config.chunker_polynomial}`))) {
+  // Wrapped in a generator so a stream with an fd (process.stdin) is read as a stream.
+  const pieces = (async function* () {
+    yield* stdin.stream;
+  })();
+  for await (const chunk of chunkFile(pieces, BigInt(`0x${repo.config.chunker_polynomial}`))) {
     const id = hashId(chunk);
     content.push(id);
     size += chunk.length;

@@ -51,7 +51,9 @@ export function parseIndexFile(plain: Buffer, name: Id, repoVersion: number): In
         Number.isSafeInteger(b.offset) &&
         Number.isSafeInteger(b.length) &&
         b.offset >= 0 &&
-        b.length >= 0;
+        b.length >= 0 &&
+        (b.uncompressed_length === undefined ||
+          (Number.isSafeInteger(b.uncompressed_length) && b.uncompressed_length >= 0));
       if (!ok)
         throw new ArcaError(
           'corrupt',

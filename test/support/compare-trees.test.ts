@@ -18,15 +18,10 @@ import { type TestContext, test } from 'node:test';
 import { compareTrees } from './compare-trees.js';
 import { makeFixtureTree } from './fixture-tree.js';
 import { runOk } from './run.js';
-import { setTimes } from './set-times.js';
+import { formatNs, setTimes } from './set-times.js';
 import { tempDir } from './tmp.js';
 import { isRoot, requireTool } from './tools.js';
 import { setXattr } from './xattr.js';
-
-function showTime(ns: bigint): string {
-  const abs = ns < 0n ? -ns : ns;
-  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
-}
 
 test('compareTrees reports each kind of difference, and nothing else', async (t: TestContext) => {
   if (!requireTool(t, 'getfattr', 'attr')) return;
@@ -71,12 +66,12 @@ test('compareTrees reports each kind of difference, and nothing else', async (t:
   const cafeTimes = await times(cafe);
   await setTimes([a(cafe).toString()], { ...cafeTimes, mtimeNs: cafeTimes.mtimeNs + 1n });
   want.push(
-    `"${cafe}": mtime: expected ${showTime(cafeTimes.mtimeNs)}, actual ${showTime(cafeTimes.mtimeNs + 1n)}`,
+    `"${cafe}": mtime: expected ${formatNs(cafeTimes.mtimeNs)}, actual ${formatNs(cafeTimes.mtimeNs + 1n)}`,
   );
 
   const emptyTimes = await times('sizes/empty');
   await setTimes([a('sizes/empty').toString()], { ...emptyTimes, atimeNs: emptyTimes.atimeNs - 1n });
-  const atimeLine = `"sizes/empty": atime: expected ${showTime(emptyTimes.atimeNs)}, actual ${showTime(emptyTimes.atimeNs - 1n)}`;
+  const atimeLine = `"sizes/empty": atime: expected ${formatNs(emptyTimes.atimeNs)}, actual ${formatNs(emptyTimes.atimeNs - 1n)}`;
   want.push(atimeLine);
 
   await mutate('many', () => unlink(a('many/f0007')));

@@ -9,6 +9,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isErrno } from '../../src/errors.js';
 import { joinPath, keyPath, pathKey, showPath } from './buffer-path.js';
+import { formatNs } from './set-times.js';
 import { readTreeXattrs, type XattrSet } from './xattr.js';
 
 /** What {@link compareTrees} looks at besides names, types, contents, modes, mtimes, link targets and devices. */
@@ -100,8 +101,8 @@ class Walk {
     };
     if (!e.isSymbolicLink()) differ('mode', showMode(e.mode), showMode(a.mode));
     if (this.opts.owner !== false) differ('owner', `${e.uid}:${e.gid}`, `${a.uid}:${a.gid}`);
-    differ('mtime', showTime(e.mtimeNs), showTime(a.mtimeNs));
-    if (this.opts.atime === true) differ('atime', showTime(e.atimeNs), showTime(a.atimeNs));
+    differ('mtime', formatNs(e.mtimeNs), formatNs(a.mtimeNs));
+    if (this.opts.atime === true) differ('atime', formatNs(e.atimeNs), formatNs(a.atimeNs));
     if (e.isSymbolicLink()) {
       const target = async (root: Buffer) =>
         showPath(await readlink(joinPath(root, rel), { encoding: 'buffer' }));
@@ -191,12 +192,6 @@ function typeName(stat: BigIntStats): string {
 /** Permission and setuid/setgid/sticky bits, as four octal digits. */
 function showMode(mode: bigint): string {
   return (mode & 0o7777n).toString(8).padStart(4, '0');
-}
-
-/** Nanoseconds since the epoch as `seconds.nanoseconds`, exact. */
-function showTime(ns: bigint): string {
-  const abs = ns < 0n ? -ns : ns;
-  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
 }
 
 /** major,minor of a Linux dev_t. */

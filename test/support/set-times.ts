@@ -18,14 +18,14 @@ const batchSize = 256;
 export async function setTimes(paths: readonly string[], times: TimesNs): Promise<void> {
   for (let start = 0; start < paths.length; start += batchSize) {
     const batch = paths.slice(start, start + batchSize);
-    await runOk('touch', ['-h', '-a', '-d', touchDate(times.atimeNs), '--', ...batch]);
-    await runOk('touch', ['-h', '-m', '-d', touchDate(times.mtimeNs), '--', ...batch]);
+    // GNU touch reads `@SECONDS.NANOSECONDS` exactly, also before 1970 (`@-1.500000000`).
+    await runOk('touch', ['-h', '-a', '-d', '@' + formatNs(times.atimeNs), '--', ...batch]);
+    await runOk('touch', ['-h', '-m', '-d', '@' + formatNs(times.mtimeNs), '--', ...batch]);
   }
 }
 
-/** `@SECONDS.NANOSECONDS`, which GNU touch reads exactly, also before 1970 (`@-1.500000000`). */
-function touchDate(ns: bigint): string {
+/** Nanoseconds since the epoch as exact `seconds.nanoseconds` (`-1.500000000` for -1.5 s). */
+export function formatNs(ns: bigint): string {
   const abs = ns < 0n ? -ns : ns;
-  const sign = ns < 0n ? '-' : '';
-  return `@${sign}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
+  return `${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
 }
