@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { crashPoint } from '../crash_point.js';
 import {
   type ArchiveOptions,
   type ArchiveProblem,
@@ -127,6 +128,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     summary,
   };
   let snapshot: Snapshot | undefined;
+  crashPoint('backup-before-snapshot');
   if (!opts.dryRun) snapshot = { ...data, id: await repo.saveJsonUnpacked('snapshots', data) };
   return {
     snapshot,

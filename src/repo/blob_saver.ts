@@ -1,3 +1,4 @@
+import { crashPoint } from '../crash_point.js';
 import { ArcaError } from '../errors.js';
 import type { BlobEncoder } from './codec_pool.js';
 import type { CompressionMode } from './compression.js';
@@ -127,6 +128,7 @@ export class BlobSaver {
 
   private async upload(pack: FinishedPack): Promise<void> {
     if (!this.opts.dryRun) await this.repo.backend.save({ type: 'data', name: pack.id }, pack.data);
+    if (this.stats.packs === 0) crashPoint('backup-after-first-pack');
     this.stats.packs++;
     this.repo.index.addPack(pack.id, pack.blobs);
     for (const b of pack.blobs) this.queued.delete(b.type + b.id);
@@ -162,6 +164,7 @@ export class BlobSaver {
     await this.ship('tree');
     while (this.uploading.size > 0) await Promise.all(this.uploading);
     this.throwIfFailed();
+    crashPoint('backup-before-index');
     await this.writeIndex();
   }
 
