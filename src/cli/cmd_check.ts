@@ -30,9 +30,14 @@ export function registerCheck(program: Command): void {
       const out = makeOutput(o);
       const readData = packSelection(o);
       // restic 0.14 checks under an exclusive lock: nothing may add or remove files meanwhile.
-      const result = await withRepository(o, 'exclusive', (repo) =>
-        checkRepository(repo, { readData, onEvent: reporter(out, readData) }),
-      );
+      const report = reporter(out, readData);
+      const result = await withRepository(o, 'exclusive', async (repo) => {
+        try {
+          return await checkRepository(repo, { readData, onEvent: report.onEvent });
+        } finally {
+          report.close();
+        }
+      });
       if (out.json) out.printJson(resultJson(result));
       else if (result.skipped) out.warn(result.skipped);
       if (!result.ok) throw new ArcaError('corrupt', 'repository contains errors');
@@ -52,7 +57,10 @@ function packSelection(o: CheckCommandOptions): PackSelection | undefined {
  * Prints what the engine reports as restic does: a line per phase, errors on stderr as
  * they are found, hints on stdout. While the progress bar is drawn, lines wait for it.
  */
-function reporter(out: Output, readData: PackSelection | undefined): (e: CheckEvent) => void {
+function reporter(
+  out: Output,
+  readData: PackSelection | undefined,
+): { onEvent: (e: CheckEvent) => void; close: () => void } {
   let bar: Progress | undefined;
   let held: (() => void)[] = [];
   const say = (line: () => void): void => {
@@ -66,7 +74,7 @@ function reporter(out: Output, readData: PackSelection | undefined): (e: CheckEv
     held = [];
   };
   let unreferenced = 0;
-  return (e) => {
+  const onEvent = (e: CheckEvent): void => {
     if (out.json) return;
     switch (e.type) {
       case 'phase':
@@ -78,8 +86,9 @@ function reporter(out: Output, readData: PackSelection | undefined): (e: CheckEv
           );
         }
         out.info(phaseLine(e, readData));
-        if (e.phase === 'read')
+        if (e.phase === 'read') {
           bar = startProgress(out, 'read', { files: e.total, bytes: e.bytesTotal ?? 0 });
+        }
         break;
       case 'progress':
         if (e.phase === 'read') {
@@ -96,6 +105,7 @@ function reporter(out: Output, readData: PackSelection | undefined): (e: CheckEv
         break;
     }
   };
+  return { onEvent, close: stopBar };
 }
 
 function phaseLine(e: Extract<CheckEvent, { type: 'phase' }>, readData: PackSelection | undefined): string {
@@ -109,11 +119,11 @@ function phaseLine(e: Extract<CheckEvent, { type: 'phase' }>, readData: PackSele
     case 'read':
       switch (readData?.kind) {
         case 'bucket':
-          return `read group #${readData.n} of ${e.total} data packs (out of total ${e.packsTotal} packs in ${readData.t} groups)`;
+          return `read group #${readData.n} of ${e.packsSelected} data packs (out of total ${e.packsTotal} packs in ${readData.t} groups)`;
         case 'percent':
-          return `read ${readData.percent.toFixed(1)}% of data packs (${e.total} of ${e.packsTotal} packs)`;
+          return `read ${readData.percent.toFixed(1)}% of data packs (${e.packsSelected} of ${e.packsTotal} packs)`;
         case 'size':
-          return `read ${readData.bytes} bytes of data packs (${e.total} of ${e.packsTotal} packs)`;
+          return `read ${readData.bytes} bytes of data packs (${e.packsSelected} of ${e.packsTotal} packs)`;
         default:
           return 'read all data';
       }

@@ -5,9 +5,12 @@ import { registerBackup } from './cmd_backup.js';
 import { registerCat } from './cmd_cat.js';
 import { registerCheck } from './cmd_check.js';
 import { registerDump } from './cmd_dump.js';
+import { registerForget } from './cmd_forget.js';
 import { registerInit } from './cmd_init.js';
 import { registerKey } from './cmd_key.js';
 import { registerLs } from './cmd_ls.js';
+import { registerPrune } from './cmd_prune.js';
+import { registerQuickstart } from './cmd_quickstart.js';
 import { registerRestore } from './cmd_restore.js';
 import { registerSnapshots } from './cmd_snapshots.js';
 import { registerUnlock } from './cmd_unlock.js';
@@ -42,9 +45,12 @@ export function buildProgram(): Command {
     registerDump,
     registerRestore,
     registerCheck,
+    registerForget,
+    registerPrune,
     registerInit,
     registerKey,
     registerUnlock,
+    registerQuickstart,
   ]) {
     register(program);
   }

@@ -144,8 +144,11 @@ function chunkSummary(chunk: Uint8Array): ChunkSummary {
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<ChunkSummary[]> {
   const all: ChunkSummary[] = [];
-  // Described at once, because a yielded chunk is only valid until the next one is requested.
-  for await (const c of chunks) all.push(chunkSummary(c));
+  for await (const c of chunks) {
+    // Let the read-ahead land first: it must not touch the chunk we hold.
+    await new Promise((resolve) => setImmediate(resolve));
+    all.push(chunkSummary(c));
+  }
   return all;
 }
 
@@ -277,6 +280,15 @@ describe('chunkFile', () => {
     assert.deepEqual(await collect(chunkFile(piecesOf(Buffer.alloc(0), [1]), pol)), []);
     const tiny = Buffer.from('tiny file');
     assert.deepEqual(await collect(chunkFile(piecesOf(tiny, [4]), pol)), [chunkSummary(tiny)]);
+    await assert.rejects(collect(chunkFile(piecesOf(tiny, [4]), pol, { readSize: 0 })), RangeError);
+  });
+
+  test('a read error ends the generator with that error', async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield* piecesOf(data.subarray(0, 3 * MiB), [MiB]);
+      throw new Error('disk on fire');
+    }
+    await assert.rejects(collect(chunkFile(failing(), pol)), /disk on fire/);
   });
 
   test('stopping early closes the source', async () => {

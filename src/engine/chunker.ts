@@ -3,7 +3,7 @@ import { ArcaError } from '../errors.js';
 import { degree, formatPolynomial, mod } from './polynomial.js';
 
 /**
- * restic's content-defined chunker (`restic/chunker`, used with its defaults by restic ≥ 0.10):
+ * restic's content-defined chunker (`restic/chunker` with the defaults restic uses):
  * a Rabin fingerprint over a sliding 64-byte window, cut where its low 20 bits are zero, with
  * chunks between 512 KiB and 8 MiB. Boundaries must be bit-exact, or nothing deduplicates
  * against data restic wrote.
@@ -203,7 +203,7 @@ export type ChunkSource = FileHandle | AsyncIterable<Uint8Array>;
 
 /** Tuning for {@link chunkFile}. */
 export interface ChunkFileOptions {
-  /** Bytes per read once the buffer has its full size of chunkMaxSize + readSize (default 4 MiB). */
+  /** Bytes asked for per read (default 4 MiB); the buffer grows to at most chunkMaxSize + readSize. */
   readSize?: number;
 }
 
@@ -261,7 +261,8 @@ function _streamReader(source: AsyncIterable<Uint8Array>): _Reader {
  * the next chunk is requested; hash, compress or encrypt it before that, or copy it (e.g.
  * `new Uint8Array(chunk)`, which also gives it an ArrayBuffer of its own to transfer to a worker).
  * Memory is bounded by one buffer of at most chunkMaxSize + readSize bytes; a chunk is never
- * copied except that, when the buffer is full, the unfinished chunk moves to its front.
+ * copied except that, when the buffer is full, the unfinished chunk moves to its front. The next
+ * read is already in flight while the caller works on a chunk.
  *
  * @example
  * const fh = await open(path);
@@ -277,7 +278,10 @@ export async function* chunkFile(
   options: ChunkFileOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
   const chunker = new Chunker(pol);
-  const fullSize = chunkMaxSize + (options.readSize ?? defaultReadSize);
+  const readSize = options.readSize ?? defaultReadSize;
+  // A zero-length read would look like the end of the input.
+  if (!Number.isSafeInteger(readSize) || readSize < 1) throw new RangeError(`invalid readSize ${readSize}`);
+  const fullSize = chunkMaxSize + readSize;
   let reader: _Reader;
   let size: number;
   if (_isFileHandle(source)) {
@@ -293,25 +297,40 @@ export async function* chunkFile(
   let buf = Buffer.allocUnsafeSlow(size);
   let begin = 0;
   let fill = 0;
+  const readNext = () => {
+    const p = reader.read(buf, fill, Math.min(readSize, buf.length - fill));
+    // A read-ahead can fail while the caller is busy with a chunk; without a handler attached now
+    // Node would treat that as an unhandled rejection. The error still surfaces at the await.
+    p.catch(() => {});
+    return p;
+  };
+  /** The read into buf[fill, ...), if one is in flight; it never touches bytes already yielded. */
+  let reading: Promise<number> | undefined;
   try {
     for (;;) {
-      if (fill === buf.length) {
-        // The unfinished chunk is shorter than chunkMaxSize, so at full size moving it to the
-        // front frees at least readSize bytes; below full size the buffer doubles instead.
-        if (buf.length < fullSize) {
-          const bigger = Buffer.allocUnsafeSlow(Math.min(fullSize, 2 * buf.length));
-          buf.copy(bigger, 0, begin, fill);
-          buf = bigger;
-        } else {
-          buf.copyWithin(0, begin, fill);
+      if (reading === undefined) {
+        if (fill === buf.length) {
+          // The unfinished chunk is shorter than chunkMaxSize, so at full size moving it to the
+          // front frees at least readSize bytes; below full size the buffer doubles instead.
+          if (buf.length < fullSize) {
+            const bigger = Buffer.allocUnsafeSlow(Math.min(fullSize, 2 * buf.length));
+            buf.copy(bigger, 0, begin, fill);
+            buf = bigger;
+          } else {
+            buf.copyWithin(0, begin, fill);
+          }
+          fill -= begin;
+          begin = 0;
         }
-        fill -= begin;
-        begin = 0;
+        reading = readNext();
       }
-      const from = fill;
-      const n = await reader.read(buf, fill, buf.length - fill);
+      const n = await reading;
+      reading = undefined;
       if (n === 0) break;
+      const from = fill;
       fill += n;
+      // Read on while these bytes are chunked and the caller processes the chunks.
+      if (fill < buf.length) reading = readNext();
       for (let cut = chunker.next(buf, from, fill); cut >= 0; cut = chunker.next(buf, cut, fill)) {
         yield buf.subarray(begin, cut);
         begin = cut;
@@ -319,6 +338,8 @@ export async function* chunkFile(
     }
     if (fill > begin) yield buf.subarray(begin, fill);
   } finally {
+    // When the caller stops early, let the read-ahead finish: the caller may close the file next.
+    await reading?.catch(() => {});
     await reader.close();
   }
 }
