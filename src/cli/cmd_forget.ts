@@ -11,7 +11,13 @@ import {
 } from '../ops/retention.js';
 import { type Id, shortId } from '../repo/id.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import { addPruneOptions, type PruneCliOptions, pruneOptionsFrom, runPrune } from './cmd_prune.js';
+import {
+  addPruneOptions,
+  formatIdSet,
+  type PruneCliOptions,
+  pruneOptionsFrom,
+  runPrune,
+} from './cmd_prune.js';
 import { snapshotFilter, snapshotJson } from './cmd_snapshots.js';
 import { type GlobalOptions, makeOutput, type Output, withRepository } from './context.js';
 import { collect, localTime, table } from './format.js';
@@ -112,10 +118,7 @@ export function registerForget(program: Command): void {
       if (plan.remove.length > 0) {
         if (dryRun) {
           out.info(
-            `Would have removed the following snapshots:\n{${plan.remove
-              .map((s) => shortId(s.id))
-              .sort()
-              .join(' ')}}\n`,
+            `Would have removed the following snapshots:\n${formatIdSet(plan.remove.map((s) => s.id))}\n`,
           );
         } else {
           await removeSnapshots(repo, plan.remove);

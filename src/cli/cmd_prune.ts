@@ -91,12 +91,14 @@ export async function runPrune(repo: Repository, opts: PruneOptions, out: Output
           if (opts.dryRun && out.verbose && !out.json) {
             if (e.plan.removePacksFirst.size > 0) {
               out.info(
-                `Would have removed the following unreferenced packs:\n${idSet(e.plan.removePacksFirst)}\n`,
+                `Would have removed the following unreferenced packs:\n${formatIdSet(e.plan.removePacksFirst)}\n`,
               );
             }
-            out.info(`Would have repacked and removed the following packs:\n${idSet(e.plan.repackPacks)}\n`);
             out.info(
-              `Would have removed the following no longer used packs:\n${idSet(e.plan.removePacks)}\n`,
+              `Would have repacked and removed the following packs:\n${formatIdSet(e.plan.repackPacks)}\n`,
+            );
+            out.info(
+              `Would have removed the following no longer used packs:\n${formatIdSet(e.plan.removePacks)}\n`,
             );
           }
           break;
@@ -107,8 +109,8 @@ export async function runPrune(repo: Repository, opts: PruneOptions, out: Output
   return result;
 }
 
-/** restic's way of printing a set of IDs: short IDs, sorted, in braces. */
-function idSet(ids: Iterable<Id>): string {
+/** restic's way of printing a set of IDs: short IDs, sorted, in braces (`{1a2b3c4d 5e6f7a8b}`). */
+export function formatIdSet(ids: Iterable<Id>): string {
   return `{${[...ids].map(shortId).sort().join(' ')}}`;
 }
 

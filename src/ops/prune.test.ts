@@ -249,14 +249,16 @@ describe('planPrune follows restic 0.14', () => {
   });
 
   test('blobs that a kept pack also holds are not copied when repacking', () => {
-    const shared = blob('tree', 100);
-    const gone = blob('tree', 100);
-    const kept = pack(shared);
-    const repacked = pack({ ...shared }, gone, blob('tree', 50));
-    const both = [kept, repacked];
-    const plan = planPrune(input(both, [shared, repacked[1][2]!]));
-    assert.ok(plan.repackPacks.has(repacked[0]));
-    assert.deepEqual([...plan.keepBlobs], [blobKey('tree', repacked[1][2]!.id)]);
+    const large = blob('data', 10 * big);
+    const shared = blob('data', 1000);
+    const tree = blob('tree', 100);
+    // Kept: only a little is unused. Repacked: it mixes trees and data.
+    const kept = pack(large, shared, blob('data', 1000));
+    const mixed = pack(tree, { ...shared });
+    const plan = planPrune(input([kept, mixed], [large, shared, tree]));
+    assert.deepEqual([...plan.repackPacks], [mixed[0]]);
+    assert.equal(plan.stats.packs.keep, 1);
+    assert.deepEqual([...plan.keepBlobs], [blobKey('tree', tree.id)]);
   });
 
   test('refuses to prune when data is missing or sizes do not match', () => {

@@ -16,11 +16,16 @@
  * 5. Write a complete new index naming every remaining pack, then delete every old index file.
  * 6. Delete the packs that no index names any more.
  *
+ * The interruption tests kill the process (`crashPoint`, test-only) at `prune-after-repack`
+ * (step 4 done), `prune-after-index` (new index written), `prune-after-index-delete` (old
+ * index files gone) and `prune-after-pack-delete` (first old pack gone).
+ *
  * Until step 5 has finished, every old pack is still indexed; after it, every needed blob is
  * indexed in a pack that prune does not delete (checked before the index is written). A crash
  * in between leaves duplicates or unreferenced packs, which restic and arca accept.
  */
 import pLimit from 'p-limit';
+import { crashPoint } from '../crash_point.js';
 import { ArcaError } from '../errors.js';
 import { BlobSaver, defaultPackSize } from '../repo/blob_saver.js';
 import { type BlobEncoder, inlineEncoder, poolEncoder } from '../repo/codec_pool.js';
@@ -29,6 +34,7 @@ import { encodeIndexFile, type IndexPack } from '../repo/index.js';
 import { type BlobType, expectedPackSize, type PackedBlob } from '../repo/pack.js';
 import { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
+import type { Node } from '../repo/tree.js';
 import { saveUnpacked } from '../repo/unpacked.js';
 
 /** A blob's type and ID in one string (restic's `BlobHandle`): `t<id>` or `d<id>`. */
@@ -449,7 +455,7 @@ export async function findUsedBlobs(repo: Repository, snapshots: readonly Snapsh
       wave.map((tree) =>
         limit(async () => {
           const from = reachedFrom.get(tree)!;
-          let nodes: Awaited<ReturnType<Repository['loadTree']>>;
+          let nodes: Node[];
           try {
             nodes = await repo.loadTree(tree);
           } catch (err) {
@@ -483,22 +489,6 @@ export interface PruneResult {
 }
 
 /**
- * TEST-ONLY: the places where the interoperability tests make prune die. When the
- * environment variable `ARCA_TEST_CRASH_AT` names one of them, the process kills itself
- * with SIGKILL there, as a power cut would, to prove that every stage leaves a repository
- * that restic and arca accept and restore from. Nothing else reads the variable.
- */
-export type PruneCrashPoint =
-  | 'prune-after-repack'
-  | 'prune-after-index'
-  | 'prune-after-index-delete'
-  | 'prune-after-pack-delete';
-
-function _crashPoint(point: PruneCrashPoint): void {
-  if (process.env['ARCA_TEST_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
-}
-
-/**
  * Prunes the repository (see the module comment for the order of steps). The caller must
  * hold an exclusive lock. With `dryRun`, only plans. Throws ArcaError `corrupt`, before
  * deleting anything, when the snapshots or the index are incomplete.
@@ -508,7 +498,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
   step('loading indexes...');
   await repo.loadIndex();
   step('loading all snapshots...');
-  const snapshots = (await repo.listSnapshots()).filter((s) => !opts.ignoreSnapshots?.has(s.id));
+  const snapshots = (await _loadSnapshots(repo)).filter((s) => !opts.ignoreSnapshots?.has(s.id));
   step(`finding data that is still in use for ${snapshots.length} snapshots`);
   const used = await findUsedBlobs(repo, snapshots);
   step('searching used packs...');
@@ -540,7 +530,7 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     step('repacking packs');
     newPacks = await _repack(repo, plan, opts);
     result.packsWritten = newPacks.size;
-    _crashPoint('prune-after-repack');
+    crashPoint('prune-after-repack');
   }
   const dropped = new Set([...plan.removePacks, ...plan.repackPacks, ...plan.ignorePacks]);
   if (dropped.size > 0) {
@@ -553,21 +543,35 @@ export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<
     for (const [id, blobs] of newPacks) remaining.push({ id, blobs: blobs.map(_packed) });
     _assertComplete(remaining, used);
     result.indexFilesWritten = await _writeIndex(repo, remaining);
-    _crashPoint('prune-after-index');
+    crashPoint('prune-after-index');
     step('deleting obsolete index files');
     for (const id of obsolete) {
       await repo.backend.remove({ type: 'index', name: id });
       result.indexFilesDeleted++;
     }
-    _crashPoint('prune-after-index-delete');
+    crashPoint('prune-after-index-delete');
   }
   const old = new Set([...plan.removePacks, ...plan.repackPacks]);
   if (old.size > 0) {
     step(`removing ${old.size} old packs`);
-    result.packsDeleted += await _deletePacks(repo, old, opts, () => _crashPoint('prune-after-pack-delete'));
+    result.packsDeleted += await _deletePacks(repo, old, opts, () => crashPoint('prune-after-pack-delete'));
   }
   step('done');
   return result;
+}
+
+/** Every snapshot; one that cannot be read stops prune, since what it references is unknown. */
+async function _loadSnapshots(repo: Repository): Promise<Snapshot[]> {
+  try {
+    return await repo.listSnapshots();
+  } catch (err) {
+    if (!(err instanceof ArcaError)) throw err;
+    throw new ArcaError(
+      'corrupt',
+      `failed loading snapshot: ${err.message}; prune will not run, nothing was changed`,
+      { cause: err },
+    );
+  }
 }
 
 function _packed(b: PackedBlob): PackedBlob {
