@@ -8,8 +8,10 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { arca, projectRoot } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
 import { type FixtureInfo, makeFixtureTree } from './support/fixture-tree.js';
+import { backupSummary } from './support/json-lines.js';
 import {
   restic,
   resticBackup,
@@ -20,11 +22,9 @@ import {
 } from './support/restic.js';
 import { run } from './support/run.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool, isRoot } from './support/tools.js';
+import { isRoot, skipUnless } from './support/tools.js';
 
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env.CI === 'true')
-  throw new Error('restic is not installed (apt-get install restic)');
+const skip = skipUnless('restic', 'restic');
 
 interface Summary {
   message_type: string;
@@ -38,18 +38,8 @@ interface Summary {
   errors: { path: string; message: string }[];
 }
 
-function summaryOf(out: string): Summary {
-  const line = out
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Summary)
-    .find((j) => j.message_type === 'summary');
-  assert.ok(line, `no summary in:\n${out}`);
-  return line;
-}
-
 describe('backup written by arca, read by restic', {
-  skip: haveRestic ? false : 'restic is not installed (apt-get install restic)',
+  skip,
 }, () => {
   let dir: string;
   let repo: string;
@@ -75,9 +65,10 @@ describe('backup written by arca, read by restic', {
     fixture = await makeFixtureTree(path.join(dir, 'src'), { large: true });
     const init = await arca(['init'], opts());
     assert.equal(init.code, 0, init.err);
+    await useCheapKey(repo, 'arca writes, restic reads');
     const r = await arca(['backup', '--json', '--tag', 'first', 'src'], opts());
     assert.equal(r.code, 0, r.err);
-    first = summaryOf(r.out);
+    first = backupSummary<Summary>(r.out);
   });
   after(async () => {
     await removeTree(dir);
@@ -108,16 +99,16 @@ describe('backup written by arca, read by restic', {
   });
 
   test('an unchanged tree is not read again; a changed file is', async () => {
-    const again = summaryOf((await arca(['backup', '--json', 'src'], opts())).out);
+    const again = backupSummary<Summary>((await arca(['backup', '--json', 'src'], opts())).out);
     assert.equal(again.files_new + again.files_changed, 0);
     assert.equal(again.files_unmodified, first.files_new);
     assert.equal(again.data_blobs, 0);
     const victim = path.join(dir, 'src', fixture.cases.sizeBoundary[0]!.toString('utf8'));
     writeFileSync(victim, Buffer.concat([readFileSync(victim), Buffer.from('one more line\n')]));
-    const changed = summaryOf((await arca(['backup', '--json', 'src'], opts())).out);
+    const changed = backupSummary<Summary>((await arca(['backup', '--json', 'src'], opts())).out);
     assert.equal(changed.files_changed, 1);
     assert.ok(changed.data_blobs >= 1);
-    const forced = summaryOf((await arca(['backup', '--json', '--force', 'src'], opts())).out);
+    const forced = backupSummary<Summary>((await arca(['backup', '--json', '--force', 'src'], opts())).out);
     assert.equal(forced.files_unmodified, 0);
     assert.equal(forced.data_blobs, 0, 'a forced re-read finds every blob already stored');
     const c = await resticCheck(repo, pw, false);
@@ -150,7 +141,7 @@ describe('backup written by arca, read by restic', {
       opts(),
     );
     assert.equal(r.code, 0, r.err);
-    const ls = await restic(['ls', summaryOf(r.out).snapshot_id!], { repo, passwordFile: pw });
+    const ls = await restic(['ls', backupSummary<Summary>(r.out).snapshot_id!], { repo, passwordFile: pw });
     const listed = ls.stdout.split('\n').filter((l) => l.startsWith('/'));
     assert.deepEqual(listed.sort(), ['/src2', '/src2/keep.txt']);
   });
@@ -162,7 +153,7 @@ describe('backup written by arca, read by restic', {
       input: data,
     });
     assert.equal(r.code, 0, r.err);
-    const id = summaryOf(r.out).snapshot_id!;
+    const id = backupSummary<Summary>(r.out).snapshot_id!;
     const dump = await restic(['dump', id, '/db.sql'], { repo, passwordFile: pw });
     assert.equal(dump.stdout.length, data.toString('utf8').length);
     assert.equal(dump.stdout, data.toString('utf8'));
@@ -193,7 +184,7 @@ describe('backup written by arca, read by restic', {
     const b = await run('setpriv', [...setpriv, 'backup', '--json', 'data'], { cwd: udir, env });
     assert.equal(b.code, 3, b.stderr.toString());
     assert.match(b.stderr.toString(), /secret.*EACCES/);
-    const s = summaryOf(b.stdout.toString());
+    const s = backupSummary<Summary>(b.stdout.toString());
     assert.ok(s.snapshot_id);
     const ls = await restic(['ls', s.snapshot_id!], { repo: urepo, passwordFile: upw });
     assert.match(ls.stdout, /\/data\/readable/);
@@ -202,7 +193,7 @@ describe('backup written by arca, read by restic', {
 });
 
 describe('restic writes, arca adds nothing new', {
-  skip: haveRestic ? false : 'restic is not installed (apt-get install restic)',
+  skip,
 }, () => {
   test('arca backup after restic backup of the same tree stores no data blob', async (t) => {
     const dir = await makeTempDir('samechunks');
@@ -214,6 +205,6 @@ describe('restic writes, arca adds nothing new', {
     await resticBackup(repo, pw, ['src'], { cwd: dir });
     const r = await arca(['backup', '--json', 'src'], { repo, passwordFile: pw, cwd: dir });
     assert.equal(r.code, 0, r.err);
-    assert.equal(summaryOf(r.out).data_blobs, 0);
+    assert.equal(backupSummary<Summary>(r.out).data_blobs, 0);
   });
 });

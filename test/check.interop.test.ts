@@ -21,11 +21,9 @@ import { arca } from './support/arca.js';
 import { type ResticResult, restic, resticBackup, resticInit, writePasswordFile } from './support/restic.js';
 import { runOk } from './support/run.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool } from './support/tools.js';
+import { skipUnless } from './support/tools.js';
 
-const noRestic = 'restic is not installed (apt-get install restic)';
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env.CI === 'true') throw new Error(noRestic);
+const skip = skipUnless('restic', 'restic');
 
 const password = 'interop check';
 const short = (id: Id): string => id.slice(0, 8);
@@ -254,7 +252,7 @@ const damages: Damage[] = [
   },
 ];
 
-describe('arca check agrees with restic check', { skip: haveRestic ? false : noRestic }, () => {
+describe('arca check agrees with restic check', { skip }, () => {
   let dir: string;
   let base: string;
   let pw: string;

@@ -9,15 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { Repository } from '../src/repo/repository.js';
 import { arca, projectRoot } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
 import { restic, resticBackup, resticInit, writePasswordFile } from './support/restic.js';
 import { run } from './support/run.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool } from './support/tools.js';
+import { hasTool, skipUnless } from './support/tools.js';
 
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env.CI === 'true')
-  throw new Error('restic is not installed (apt-get install restic)');
-const skip = haveRestic ? false : 'restic is not installed (apt-get install restic)';
+const skip = skipUnless('restic', 'restic');
 
 function listRepo(dir: string): string[] {
   const out: string[] = [];
@@ -45,6 +43,7 @@ describe('command line', { skip }, () => {
     for (let i = 0; i < 5; i++)
       writeFileSync(path.join(dir, 'src', `f${i}.txt`), `file ${i}\n`.repeat(50_000 * (i + 1)));
     await resticInit(repo, pw);
+    await useCheapKey(repo, 's3cret-pass');
     await resticBackup(repo, pw, ['src'], { cwd: dir });
   });
   after(() => removeTree(dir));
@@ -125,6 +124,7 @@ describe('command line', { skip }, () => {
   test('a version 1 repository restores as well', async () => {
     const v1 = path.join(dir, 'repo-v1');
     await resticInit(v1, pw, { repositoryVersion: 1 });
+    await useCheapKey(v1, 's3cret-pass');
     await resticBackup(v1, pw, ['src'], { cwd: dir });
     const target = path.join(dir, 'v1-out');
     const r = await arca(['restore', 'latest', '--target', target, '--verify'], { ...o(), repo: v1 });

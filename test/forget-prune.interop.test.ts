@@ -18,9 +18,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalBackend } from '../src/backend/local.js';
 import { hashId } from '../src/repo/id.js';
-import { addKey } from '../src/repo/key.js';
 import { Repository } from '../src/repo/repository.js';
 import { arca, arcaOk } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
 import {
   restic,
   resticBackup,
@@ -29,11 +29,9 @@ import {
   writePasswordFile,
 } from './support/restic.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool } from './support/tools.js';
+import { skipUnless } from './support/tools.js';
 
-const noRestic = 'restic is not installed (apt-get install restic)';
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env['CI'] === 'true') throw new Error(noRestic);
+const skip = skipUnless('restic', 'restic');
 
 const password = 'forget me not';
 const host = os.hostname();
@@ -118,15 +116,6 @@ async function repoBytes(root: string): Promise<number> {
   return total;
 }
 
-/** Replaces the repository's calibrated key by a cheap one for the same password. */
-async function useCheapKey(repo: string): Promise<void> {
-  const backend = new LocalBackend(repo);
-  const opened = await Repository.open(backend, password);
-  const old = await opened.listIds('keys');
-  await addKey(backend, opened.key, password, { N: 1024, r: 8, p: 1 });
-  for (const id of old) await backend.remove({ type: 'keys', name: id });
-}
-
 /** restic's `forget --json` groups, in a fixed order (restic prints them in map order). */
 function groups(stdout: string): unknown[] {
   if (stdout.trim() === '') return [];
@@ -145,7 +134,7 @@ function pruneStats(stdout: string): string {
 }
 
 describe('forget and prune interoperate with restic 0.14', {
-  skip: haveRestic ? false : noRestic,
+  skip,
   concurrency: true,
 }, () => {
   let dir: string;
@@ -195,7 +184,7 @@ describe('forget and prune interoperate with restic 0.14', {
     arcaRepo = path.join(dir, 'arca-repo');
     await resticInit(resticRepo, pw);
     await arcaOk(['init'], r(arcaRepo));
-    await Promise.all([useCheapKey(resticRepo), useCheapKey(arcaRepo)]);
+    await Promise.all([useCheapKey(resticRepo, password), useCheapKey(arcaRepo, password)]);
     arcaSnapshots = [];
     for (const [i, step] of steps.entries()) {
       await step.change(src);

@@ -10,14 +10,14 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { arca, projectRoot } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
+import { backupSummary } from './support/json-lines.js';
 import { resticCheck, writePasswordFile } from './support/restic.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool } from './support/tools.js';
+import { skipUnless } from './support/tools.js';
 
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env.CI === 'true')
-  throw new Error('restic is not installed (apt-get install restic)');
+const skip = skipUnless('restic', 'restic');
 
 function countFiles(dir: string): number {
   let n = 0;
@@ -36,16 +36,6 @@ interface Summary {
   snapshot_id?: string;
 }
 
-function summaryOf(out: string): Summary {
-  const s = out
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Summary)
-    .find((j) => j.message_type === 'summary');
-  assert.ok(s, `no summary in ${out}`);
-  return s;
-}
-
 const points: { name: string; env?: string; afterMs?: number; reuses: boolean }[] = [
   { name: 'during packing (after the first pack)', env: 'backup-after-first-pack', reuses: true },
   { name: 'between the packs and their index', env: 'backup-before-index', reuses: true },
@@ -55,7 +45,7 @@ const points: { name: string; env?: string; afterMs?: number; reuses: boolean }[
 ];
 
 describe('interrupted backups', {
-  skip: haveRestic ? false : 'restic is not installed (apt-get install restic)',
+  skip,
 }, () => {
   for (const p of points) {
     test(`killed ${p.name}`, async (t) => {
@@ -68,7 +58,8 @@ describe('interrupted backups', {
       for (let i = 0; i < 50; i++) writeFileSync(path.join(dir, 'src', 'small', `f${i}`), noise(i, 4000 + i));
       writeFileSync(path.join(dir, 'src', 'base.bin'), noise(99, 3 * 1024 * 1024));
       assert.equal((await arca(['init'], o)).code, 0);
-      const first = summaryOf((await arca(['backup', '--json', 'src'], o)).out);
+      await useCheapKey(repo, 'pw');
+      const first = backupSummary<Summary>((await arca(['backup', '--json', 'src'], o)).out);
       // What the killed backup was adding: several packs' worth of new data.
       for (let i = 0; i < 4; i++)
         writeFileSync(path.join(dir, 'src', `big${i}.bin`), noise(200 + i, 14 * 1024 * 1024));
@@ -122,7 +113,7 @@ describe('interrupted backups', {
       // The next backup completes, and reuses what the killed one uploaded.
       const again = await arca(['backup', '--json', 'src'], o);
       assert.equal(again.code, 0, again.err);
-      const s = summaryOf(again.out);
+      const s = backupSummary<Summary>(again.out);
       if (p.reuses && code === 137) {
         assert.ok(
           s.data_added < 4 * 14 * 1024 * 1024,

@@ -17,6 +17,7 @@ import {
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { arca } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
 import { type FixtureInfo, makeFixtureTree } from './support/fixture-tree.js';
 import {
@@ -28,14 +29,12 @@ import {
   writePasswordFile,
 } from './support/restic.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
-import { hasTool } from './support/tools.js';
+import { skipUnless } from './support/tools.js';
 
-const haveRestic = hasTool('restic');
-if (!haveRestic && process.env.CI === 'true')
-  throw new Error('restic is not installed (apt-get install restic)');
+const skip = skipUnless('restic', 'restic');
 
 describe('restore from a restic repository', {
-  skip: haveRestic ? false : 'restic is not installed (apt-get install restic)',
+  skip,
 }, () => {
   let dir: string;
   let repo: string;
@@ -63,6 +62,7 @@ describe('restore from a restic repository', {
     pw = await writePasswordFile(dir, 'correct horse battery staple');
     fixture = await makeFixtureTree(path.join(dir, 'src'), { large: true });
     await resticInit(repo, pw);
+    await useCheapKey(repo, 'correct horse battery staple');
     snapshot = await resticBackup(repo, pw, ['src'], { cwd: dir, tags: ['fixture'] });
   });
   after(async () => {

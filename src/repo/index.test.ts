@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
+import { useCheapKey } from '../../test/support/cheap-key.js';
 import { resticBackup, resticCat, resticInit, writePasswordFile } from '../../test/support/restic.js';
 import { makeTempDir, removeTree, tempDir } from '../../test/support/tmp.js';
 import { requireTool } from '../../test/support/tools.js';
@@ -11,7 +12,6 @@ import { ArcaError } from '../errors.js';
 import { newConfig } from './config.js';
 import { newRandomKey } from './crypto.js';
 import { encodeIndexFile, type IndexFile, type IndexPack, MasterIndex, parseIndexFile } from './index.js';
-import { addKey, openKey } from './key.js';
 import { headerLength, type PackedBlob, parseHeader } from './pack.js';
 import { type LoadProblem, Repository } from './repository.js';
 
@@ -243,17 +243,6 @@ interface ResticRepo {
   dir: string;
   repo: string;
   passwordFile: string;
-}
-
-/**
- * Replaces restic's calibrated key by one with cheap scrypt parameters, so that each restic
- * run does not spend half a second deriving the key. Everything else stays restic's own.
- */
-async function useCheapKey(repo: string, password: string): Promise<void> {
-  const backend = new LocalBackend(repo);
-  const resticKey = await openKey(backend, password);
-  await addKey(backend, resticKey.master, password, { N: 1024, r: 8, p: 1 });
-  await backend.remove({ type: 'keys', name: resticKey.id });
 }
 
 const fixtures = new Map<1 | 2, Promise<ResticRepo>>();

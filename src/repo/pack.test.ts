@@ -3,6 +3,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { useCheapKey } from '../../test/support/cheap-key.js';
 import {
   resticBackup,
   resticCat,
@@ -18,7 +19,6 @@ import { encodeBlob } from './blob_codec.js';
 import { newRandomKey, seal, sealOverhead } from './crypto.js';
 import { hashId } from './id.js';
 import { encodeIndexFile } from './index.js';
-import { addKey, openKey } from './key.js';
 import {
   eagerHeaderBytes,
   encodeHeader,
@@ -258,18 +258,6 @@ interface ResticRepo {
   repo: string;
   passwordFile: string;
   files: Buffer[];
-}
-
-/**
- * Replaces restic's calibrated key by one with cheap scrypt parameters, so that each of the
- * many restic runs below does not spend half a second deriving the key. The config, packs and
- * index files stay restic's own.
- */
-async function useCheapKey(repo: string, password: string): Promise<void> {
-  const backend = new LocalBackend(repo);
-  const resticKey = await openKey(backend, password);
-  await addKey(backend, resticKey.master, password, { N: 1024, r: 8, p: 1 });
-  await backend.remove({ type: 'keys', name: resticKey.id });
 }
 
 let shared: Promise<ResticRepo> | undefined;

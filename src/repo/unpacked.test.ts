@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
+import { useCheapKey } from '../../test/support/cheap-key.js';
 import {
   resticBackup,
   resticCat,
@@ -17,7 +18,6 @@ import { LocalBackend } from '../backend/local.js';
 import { ArcaError } from '../errors.js';
 import { decompress } from './compression.js';
 import { type MasterKey, newRandomKey, open, seal } from './crypto.js';
-import { addKey, openKey } from './key.js';
 import { Repository } from './repository.js';
 import { loadUnpacked, saveUnpacked, type UnpackedType } from './unpacked.js';
 
@@ -164,17 +164,6 @@ interface ResticRepo {
 
 const password = 'unpacked test';
 
-/**
- * Replaces restic's calibrated key by one with cheap scrypt parameters, so that each restic
- * run does not spend half a second deriving the key. Everything else stays restic's own.
- */
-async function useCheapKey(repo: string): Promise<void> {
-  const backend = new LocalBackend(repo);
-  const resticKey = await openKey(backend, password);
-  await addKey(backend, resticKey.master, password, { N: 1024, r: 8, p: 1 });
-  await backend.remove({ type: 'keys', name: resticKey.id });
-}
-
 const fixtures = new Map<1 | 2, Promise<ResticRepo>>();
 after(async () => {
   for (const f of fixtures.values()) {
@@ -192,7 +181,7 @@ function resticRepo(version: 1 | 2): Promise<ResticRepo> {
       const repo = path.join(dir, 'repo');
       const passwordFile = await writePasswordFile(dir, password);
       await resticInit(repo, passwordFile, { repositoryVersion: version });
-      await useCheapKey(repo);
+      await useCheapKey(repo, password);
       await writeFile(path.join(dir, 'file.txt'), 'some content\n');
       const snapshotId = await resticBackup(repo, passwordFile, ['file.txt'], { cwd: dir });
       return { dir, repo, passwordFile, snapshotId };

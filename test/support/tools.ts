@@ -35,3 +35,14 @@ export function requireTool(t: TestContext, name: string, aptPackage: string): b
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+/**
+ * For `describe(…, { skip: skipUnless('restic', 'restic') })`: false when the tool is there,
+ * otherwise the skip message; under `CI=true` a missing tool throws instead, failing the file.
+ */
+export function skipUnless(name: string, aptPackage: string): false | string {
+  if (hasTool(name)) return false;
+  const message = `${name} is not installed (apt-get install ${aptPackage})`;
+  if (process.env['CI'] === 'true') throw new Error(message);
+  return message;
+}
