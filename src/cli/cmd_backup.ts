@@ -101,7 +101,7 @@ export function registerBackup(program: Command): void {
           withAtime: o.withAtime,
           compression: o.compression as CompressionMode,
           onProgress: (p) => {
-            progress.update(p.filesDone, p.bytesDone, totals);
+            progress.update(p.filesDone, p.bytesDone, totals, p.currentFiles[0]);
             const now = Date.now();
             if (out.json && now - lastStatus > 1000) {
               lastStatus = now;

@@ -4,7 +4,12 @@ import { formatBytes, formatDuration } from './format.js';
 
 /** A progress line on the terminal: files, bytes, rate and ETA. Does nothing when output is not interactive. */
 export interface Progress {
-  update(filesDone: number, bytesDone: number, totals?: { files?: number; bytes?: number }): void;
+  update(
+    filesDone: number,
+    bytesDone: number,
+    totals?: { files?: number; bytes?: number },
+    current?: string,
+  ): void;
   stop(): void;
 }
 
@@ -33,18 +38,25 @@ export function startProgress(
   );
   bar.start(Math.max(1, t.bytes), 0, { text: '' });
   return {
-    update(filesDone, bytesDone, newTotals) {
+    update(filesDone, bytesDone, newTotals, current) {
       if (newTotals) t = { files: newTotals.files ?? t.files, bytes: newTotals.bytes ?? t.bytes };
       const secs = (Date.now() - started) / 1000;
       const rate = secs > 0 ? bytesDone / secs : 0;
       const eta = rate > 0 ? (t.bytes - bytesDone) / rate : 0;
       bar.setTotal(Math.max(1, t.bytes));
       bar.update(bytesDone, {
-        text: `${filesDone}/${t.files} files ${formatBytes(bytesDone)}/${formatBytes(t.bytes)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}`,
+        text:
+          `${filesDone}/${t.files} files ${formatBytes(bytesDone)}/${formatBytes(t.bytes)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}` +
+          (current ? ` ${shorten(current, 40)}` : ''),
       });
     },
     stop() {
       bar.stop();
     },
   };
+}
+
+/** Keeps the end of a long path, which says most about where the work is. */
+function shorten(s: string, max: number): string {
+  return s.length <= max ? s : `…${s.slice(s.length - max + 1)}`;
 }
