@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { ArcaError } from '../errors.js';
 import { Chunker, chunkFile, chunkMaxSize, chunkMinSize } from './chunker.js';
 import { mod, parsePolynomial } from './polynomial.js';
 
@@ -226,6 +227,44 @@ describe('Chunker', () => {
     // Byte by byte over a smaller input: every byte is its own piece.
     const small = big.subarray(0, 4 * MiB);
     assert.deepEqual(cutsOf(small, pol, [1]), cutsOf(small, pol));
+  });
+
+  test('chunkers with different polynomials can take turns', () => {
+    const other = parsePolynomial('2c1d2d5b6782af');
+    const data = randomBytesFor('turns', 12 * MiB);
+    const a = new Chunker(testPol);
+    const b = new Chunker(other);
+    const cutsA: number[] = [];
+    const cutsB: number[] = [];
+    for (let pos = 0; pos < data.length; pos += MiB) {
+      for (const [chunker, cuts] of [
+        [a, cutsA],
+        [b, cutsB],
+      ] as const) {
+        const end = pos + MiB;
+        for (let cut = chunker.next(data, pos, end); cut >= 0; cut = chunker.next(data, cut, end)) {
+          cuts.push(cut);
+        }
+      }
+    }
+    assert.deepEqual(
+      cutsA,
+      cutsOf(data, testPol).map((c) => c.end),
+    );
+    assert.deepEqual(
+      cutsB,
+      cutsOf(data, other).map((c) => c.end),
+    );
+    assert.notDeepEqual(cutsA, cutsB);
+  });
+
+  test('a polynomial of a degree restic never uses is refused', () => {
+    for (const pol of [0n, 0b1011n, 1n << 60n]) {
+      assert.throws(
+        () => new Chunker(pol),
+        (e: unknown) => e instanceof ArcaError && e.code === 'unsupported',
+      );
+    }
   });
 
   test('reset starts a new chunk', () => {

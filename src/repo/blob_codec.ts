@@ -30,3 +30,14 @@ export function ownBuffer(b: Uint8Array): Uint8Array {
     ? b
     : new Uint8Array(b);
 }
+
+/** Encoding modes as they travel in a batch to a worker thread (one byte each). */
+export const modeCodes: readonly (CompressionMode | 'none')[] = ['none', 'off', 'auto', 'max'];
+
+/**
+ * Work for an encoding thread: one blob, or many small blobs packed into one buffer so a
+ * thread round trip is paid once per batch (`count × (u32 length, u8 mode)`, then the blobs).
+ */
+export type CodecTask =
+  | { plain: Uint8Array; mode: CompressionMode | 'none' }
+  | { batch: Uint8Array; count: number };

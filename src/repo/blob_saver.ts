@@ -33,8 +33,8 @@ export interface BlobSaverOptions {
   dryRun?: boolean;
   /** Packs uploaded at once. */
   uploads?: number;
-  /** Blobs being encoded at once (bounds memory: each is at most 8 MiB). */
-  inFlight?: number;
+  /** Plaintext bytes being encoded at once (bounds memory). */
+  inFlightBytes?: number;
   /** Write an index file after this many packs, so an interrupted run leaves reusable data behind. */
   indexEveryPacks?: number;
 }
@@ -57,6 +57,8 @@ export class BlobSaver {
   private readonly packers: Record<BlobType, Packer> = { data: new Packer('data'), tree: new Packer('tree') };
   private readonly queued = new Set<string>();
   private readonly encoding = new Set<Promise<void>>();
+  private encodingBytes = 0;
+  private waiters: (() => void)[] = [];
   private readonly uploading = new Set<Promise<void>>();
   private unindexed: IndexPack[] = [];
   private failure: unknown;
@@ -85,10 +87,19 @@ export class BlobSaver {
     this.throwIfFailed();
     if (this.has(type, id)) return false;
     this.queued.add(type + id);
-    while (this.encoding.size >= (this.opts.inFlight ?? 8)) await Promise.race(this.encoding);
-    this.throwIfFailed();
     // Read the length now: handing `plain` to a worker detaches its buffer.
     const plainLength = plain.byteLength;
+    while (
+      this.encoding.size > 0 &&
+      this.encodingBytes + plainLength > (this.opts.inFlightBytes ?? 48 * 1024 * 1024)
+    ) {
+      this.opts.encoder.flush();
+      // Thousands of small blobs may be in flight: wait for any one to finish without
+      // racing all their promises (which would cost time proportional to their number).
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.throwIfFailed();
+    this.encodingBytes += plainLength;
     const p = this.opts.encoder
       .encode(plain, type === 'tree' && this.compression !== 'none' ? 'auto' : this.compression)
       .then(async (enc) => {
@@ -106,7 +117,13 @@ export class BlobSaver {
       .catch((err: unknown) => {
         this.failure ??= err;
       })
-      .finally(() => this.encoding.delete(p));
+      .finally(() => {
+        this.encoding.delete(p);
+        this.encodingBytes -= plainLength;
+        const waiting = this.waiters;
+        this.waiters = [];
+        for (const w of waiting) w();
+      });
     this.encoding.add(p);
     return true;
   }
@@ -158,6 +175,7 @@ export class BlobSaver {
    * returns, everything saved so far is durable and indexed.
    */
   async flush(): Promise<void> {
+    this.opts.encoder.flush();
     while (this.encoding.size > 0) await Promise.all(this.encoding);
     this.throwIfFailed();
     await this.ship('data');

@@ -1,7 +1,13 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import { type EncodedBlob, encodeBlob, isCompressed, ownBuffer } from './blob_codec.js';
-import type { CodecTask } from './codec_worker.js';
+import {
+  type CodecTask,
+  type EncodedBlob,
+  encodeBlob,
+  isCompressed,
+  modeCodes,
+  ownBuffer,
+} from './blob_codec.js';
 import type { CompressionMode } from './compression.js';
 import type { MasterKey } from './crypto.js';
 
@@ -9,21 +15,36 @@ import type { MasterKey } from './crypto.js';
 export interface BlobEncoder {
   /** Encodes `plain`; the caller must not touch `plain` afterwards (it may be transferred). */
   encode(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<EncodedBlob>;
-  /** Tasks accepted but not finished. */
-  readonly pending: number;
+  /** Sends blobs waiting to be batched now; call before waiting for results. */
+  flush(): void;
   close(): Promise<void>;
 }
 
 /** Encodes on the calling thread (small jobs, tests, one-core machines). */
 export function inlineEncoder(key: MasterKey): BlobEncoder {
   return {
-    pending: 0,
     encode: async (plain, mode) => encodeBlob(key, plain, mode),
+    flush: () => {},
     close: async () => {},
   };
 }
 
-/** Encodes on a pool of worker threads, one per core by default. */
+// Blobs at least this big travel alone (moved, not copied); smaller ones are batched, since
+// a worker round trip costs as much as compressing a few kilobytes.
+const aloneFrom = 128 * 1024;
+const batchBytes = 1024 * 1024;
+const batchItems = 256;
+// A partly filled batch is sent after this long, so workers never wait on a quiet producer.
+const batchDelayMs = 25;
+
+interface Waiting {
+  plain: Uint8Array;
+  mode: CompressionMode | 'none';
+  resolve: (b: EncodedBlob) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Encodes on a pool of worker threads, one per core by default, batching small blobs. */
 export function poolEncoder(key: MasterKey, threads = os.availableParallelism()): BlobEncoder {
   const self = new URL(import.meta.url);
   const ext = self.pathname.endsWith('.ts') ? '.ts' : '.js';
@@ -34,19 +55,69 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     maxThreads: threads,
     idleTimeout: 60_000,
   });
+  let waiting: Waiting[] = [];
+  let waitingBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const sendBatch = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (waiting.length === 0) return;
+    const items = waiting;
+    waiting = [];
+    waitingBytes = 0;
+    const header = items.length * 5;
+    const buf = Buffer.allocUnsafeSlow(header + items.reduce((a, w) => a + w.plain.byteLength, 0));
+    let at = header;
+    items.forEach((w, i) => {
+      buf.writeUInt32LE(w.plain.byteLength, i * 5);
+      buf[i * 5 + 4] = modeCodes.indexOf(w.mode);
+      buf.set(w.plain, at);
+      at += w.plain.byteLength;
+    });
+    const batch = new Uint8Array(buf.buffer, 0, buf.length);
+    pool.run({ batch, count: items.length }, { transferList: [batch.buffer as ArrayBuffer] }).then(
+      (res) => {
+        const out = Buffer.from(res.buffer, res.byteOffset, res.byteLength);
+        let p = items.length * 4;
+        items.forEach((w, i) => {
+          const len = out.readUInt32LE(i * 4);
+          w.resolve({
+            sealed: out.subarray(p, p + len),
+            uncompressedLength: isCompressed(w.mode, w.plain.byteLength) ? w.plain.byteLength : 0,
+          });
+          p += len;
+        });
+      },
+      (err: unknown) => {
+        for (const w of items) w.reject(err);
+      },
+    );
+  };
+
   return {
-    get pending() {
-      return pool.queueSize + pool.utilization * threads;
+    encode(plain, mode) {
+      if (plain.byteLength >= aloneFrom) {
+        const owned = ownBuffer(plain);
+        const length = owned.byteLength;
+        return pool
+          .run({ plain: owned, mode }, { transferList: [owned.buffer as ArrayBuffer] })
+          .then((sealed) => ({
+            sealed: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength),
+            uncompressedLength: isCompressed(mode, length) ? length : 0,
+          }));
+      }
+      return new Promise<EncodedBlob>((resolve, reject) => {
+        waiting.push({ plain, mode, resolve, reject });
+        waitingBytes += plain.byteLength;
+        if (waitingBytes >= batchBytes || waiting.length >= batchItems) sendBatch();
+        else timer ??= setTimeout(sendBatch, batchDelayMs);
+      });
     },
-    async encode(plain, mode) {
-      const owned = ownBuffer(plain);
-      const length = owned.byteLength;
-      const sealed = await pool.run({ plain: owned, mode }, { transferList: [owned.buffer as ArrayBuffer] });
-      return {
-        sealed: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength),
-        uncompressedLength: isCompressed(mode, length) ? length : 0,
-      };
+    flush: sendBatch,
+    close: async () => {
+      sendBatch();
+      await pool.destroy();
     },
-    close: () => pool.destroy(),
   };
 }
