@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { openBackend } from '../backend/location.js';
-import { parsePolynomial } from '../engine/polynomial.js';
 import { ArcaError } from '../errors.js';
 import { maxRepoVersion, minRepoVersion } from '../repo/config.js';
 import { initRepository, stableRepoVersion } from '../repo/init.js';
+import { parsePolynomial } from '../repo/polynomial.js';
 import { Repository } from '../repo/repository.js';
 import { backendFromOptions, type GlobalOptions, makeOutput, repoLocation } from './context.js';
 import { type PasswordSources, prompt, readPassword } from './password.js';

@@ -15,6 +15,7 @@ import pLimit from 'p-limit';
 import { ArcaError, isErrno } from '../errors.js';
 import type { BlobSaver } from '../repo/blob_saver.js';
 import { hashId, type Id } from '../repo/id.js';
+import { parsePolynomial } from '../repo/polynomial.js';
 import type { Repository } from '../repo/repository.js';
 import { displayName, encodeTree, type Node } from '../repo/tree.js';
 import { Accounts } from './accounts.js';
@@ -117,7 +118,7 @@ export class Archiver {
     private readonly opts: ArchiveOptions = {},
   ) {
     this.limit = pLimit(opts.readConcurrency ?? 4);
-    this.pol = BigInt(`0x${repo.config.chunker_polynomial}`);
+    this.pol = parsePolynomial(repo.config.chunker_polynomial);
   }
 
   /** Archives `paths` (as the user gave them) into one tree. */

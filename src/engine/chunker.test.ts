@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ArcaError } from '../errors.js';
+import { mod, parsePolynomial } from '../repo/polynomial.js';
 import { Chunker, chunkFile, chunkMaxSize, chunkMinSize } from './chunker.js';
-import { mod, parsePolynomial } from './polynomial.js';
 
 /** restic/chunker's test polynomial. */
 const testPol = 0x3da3358b4dc173n;

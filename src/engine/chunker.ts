@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ArcaError } from '../errors.js';
-import { degree, formatPolynomial, mod } from './polynomial.js';
+import { degree, formatPolynomial, mod } from '../repo/polynomial.js';
 
 /**
  * restic's content-defined chunker (`restic/chunker` with the defaults restic uses):

@@ -16,6 +16,7 @@ import { type BlobEncoder, inlineEncoder, poolEncoder } from '../repo/codec_pool
 import type { CompressionMode } from '../repo/compression.js';
 import { hashId, type Id } from '../repo/id.js';
 import { adoptOrphanPacks, type OrphanReport } from '../repo/orphan_packs.js';
+import { parsePolynomial } from '../repo/polynomial.js';
 import type { Repository } from '../repo/repository.js';
 import { type Snapshot, type SnapshotData, type SnapshotSummary, snapshotTimeMs } from '../repo/snapshot.js';
 import { encodeTree, type Node } from '../repo/tree.js';
@@ -176,7 +177,7 @@ async function archiveStream(
   const pieces = (async function* () {
     yield* stdin.stream;
   })();
-  for await (const chunk of chunkFile(pieces, BigInt(`0x${repo.config.chunker_polynomial}`))) {
+  for await (const chunk of chunkFile(pieces, parsePolynomial(repo.config.chunker_polynomial))) {
     const id = hashId(chunk);
     content.push(id);
     size += chunk.length;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ArcaError } from '../errors.js';
+import { isIrreducible, parsePolynomial } from './polynomial.js';
 
 /** The repository's `config` file (encrypted, never compressed). */
 export interface RepoConfig {
@@ -26,8 +27,15 @@ export function parseConfig(plain: Buffer): RepoConfig {
   }
   if (typeof c.id !== 'string' || c.id.length === 0)
     throw new ArcaError('corrupt', 'the repository config has no id');
-  if (typeof c.chunker_polynomial !== 'string' || !/^[0-9a-f]+$/.test(c.chunker_polynomial)) {
+  if (typeof c.chunker_polynomial !== 'string' || !/^[0-9a-f]{1,16}$/.test(c.chunker_polynomial)) {
     throw new ArcaError('corrupt', 'the repository config has no valid chunker polynomial');
+  }
+  // restic refuses a reducible polynomial: its chunker would not cut as restic's does.
+  if (!isIrreducible(parsePolynomial(c.chunker_polynomial))) {
+    throw new ArcaError(
+      'corrupt',
+      `the repository's chunker polynomial ${c.chunker_polynomial} is not irreducible`,
+    );
   }
   return c;
 }

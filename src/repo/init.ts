@@ -1,10 +1,10 @@
 import type { Backend } from '../backend/backend.js';
-import { degree, formatPolynomial, isIrreducible, randomPolynomial } from '../engine/polynomial.js';
 import { ArcaError } from '../errors.js';
 import { newConfig } from './config.js';
 import { newRandomKey } from './crypto.js';
 import { calibrateKdf } from './kdf.js';
 import { addKey, type KdfParams } from './key.js';
+import { degree, formatPolynomial, isIrreducible, randomPolynomial } from './polynomial.js';
 import { Repository } from './repository.js';
 
 /** The format version `init` writes unless told otherwise (restic's `StableRepoVersion`). */
