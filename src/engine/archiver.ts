@@ -1,14 +1,10 @@
 import {
   type BigIntStats,
   constants as C,
-  closeSync,
   promises as fsp,
-  fstatSync,
   lstatSync,
-  openSync,
   readdirSync,
   readlinkSync,
-  readSync,
 } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -21,6 +17,7 @@ import { displayName, encodeTree, type Node } from '../repo/tree.js';
 import { Accounts } from './accounts.js';
 import { chunkFile, chunkMinSize } from './chunker.js';
 import { nodeFromStat } from './fs_node.js';
+import type { SmallFileReader } from './small_file.js';
 
 /** Counters restic reports for a backup. */
 export interface ArchiveStats {
@@ -115,6 +112,7 @@ export class Archiver {
   constructor(
     private readonly repo: Repository,
     private readonly saver: BlobSaver,
+    private readonly reader: SmallFileReader,
     private readonly opts: ArchiveOptions = {},
   ) {
     this.limit = pLimit(opts.readConcurrency ?? 4);
@@ -147,7 +145,8 @@ export class Archiver {
 
   private async saveVirtual(dir: VirtualDir, parent: Map<string, Node> | undefined): Promise<Id> {
     if (dir.target !== undefined)
-      return this.saveDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target));
+      return (await this.walkDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target)))
+        .tree;
     const nodes: Node[] = [];
     for (const [name, child] of [...dir.children].sort((a, b) =>
       Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])),
@@ -157,7 +156,8 @@ export class Archiver {
       const prev = parent?.get(nameBuf.toString('latin1'));
       if (child.target !== undefined) {
         // The target itself: archived like any entry of a directory.
-        const n = await this.archiveEntry(Buffer.from(abs), nameBuf, prev, undefined);
+        const entry = await this.dispatchEntry(Buffer.from(abs), nameBuf, prev, undefined);
+        const n = await entry?.node;
         if (n) nodes.push(n);
         continue;
       }
@@ -195,11 +195,18 @@ export class Archiver {
   }
 
   /**
-   * Archives a directory's entries and returns its tree ID. Metadata calls (lstat, readdir,
-   * readlink) are synchronous: they are answered from the kernel's caches in microseconds,
-   * far less than a promise and thread-pool round trip each.
+   * Walks a directory: stats every entry and hands its work out now (files to the readers,
+   * subdirectories walked in turn), and returns its tree ID as a promise that settles once
+   * every entry is stored. The walk itself is sequential and waits only when the readers
+   * are full, so memory stays bounded while reading, hashing and encoding run in parallel
+   * with it. Metadata calls are synchronous: answered from the kernel's caches in
+   * microseconds, less than a promise and thread-pool round trip each.
    */
-  private async saveDirectory(dir: Buffer, parent: Map<string, Node> | undefined, dev: bigint): Promise<Id> {
+  private async walkDirectory(
+    dir: Buffer,
+    parent: Map<string, Node> | undefined,
+    dev: bigint,
+  ): Promise<{ tree: Promise<Id> }> {
     let names: Buffer[];
     try {
       names = readdirSync(dir, { encoding: 'buffer' });
@@ -208,26 +215,33 @@ export class Archiver {
       names = [];
     }
     names.sort(Buffer.compare);
-    const results = await Promise.all(
-      names.map((name) => {
-        const full = Buffer.concat([
-          dir,
-          dir[dir.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/'),
-          name,
-        ]);
-        return this.archiveEntry(full, name, parent?.get(name.toString('latin1')), dev);
-      }),
-    );
-    return this.saveTree(results.filter((n): n is Node => n !== undefined));
+    const sep = dir[dir.length - 1] === 0x2f ? Buffer.alloc(0) : Buffer.from('/');
+    const pending: Promise<Node | undefined>[] = [];
+    for (const name of names) {
+      const full = Buffer.concat([dir, sep, name]);
+      const entry = await this.dispatchEntry(full, name, parent?.get(name.toString('latin1')), dev);
+      if (!entry) continue;
+      // Settled only at the end of the directory: keep a rejection from counting as unhandled meanwhile.
+      entry.node.catch(() => {});
+      pending.push(entry.node);
+    }
+    return {
+      tree: Promise.all(pending).then((nodes) =>
+        this.saveTree(nodes.filter((n): n is Node => n !== undefined)),
+      ),
+    };
   }
 
-  /** Archives one entry; undefined when it is excluded or vanished. */
-  private async archiveEntry(
+  /**
+   * Stats one entry and starts its work. Returns its node as a promise (settled when its
+   * content or subtree is stored), or undefined when it is excluded or unreadable.
+   */
+  private async dispatchEntry(
     full: Buffer,
     name: Buffer,
     prev: Node | undefined,
     parentDev: bigint | undefined,
-  ): Promise<Node | undefined> {
+  ): Promise<{ node: Promise<Node | undefined> } | undefined> {
     let st: BigIntStats;
     try {
       st = lstatSync(full, { bigint: true });
@@ -263,35 +277,73 @@ export class Archiver {
     if (node.type === 'dir') {
       const otherFs = this.opts.oneFileSystem && parentDev !== undefined && st.dev !== parentDev;
       const subParent = prev?.type === 'dir' ? await this.parentNodes(prev.subtree) : undefined;
-      node.subtree = otherFs ? await this.saveTree([]) : await this.saveDirectory(full, subParent, st.dev);
-      if (prev?.type !== 'dir') this.stats.dirsNew++;
-      else if (prev.subtree === node.subtree) this.stats.dirsUnmodified++;
-      else this.stats.dirsChanged++;
-      return node;
+      const subtree = otherFs ? this.saveTree([]) : (await this.walkDirectory(full, subParent, st.dev)).tree;
+      return {
+        node: subtree.then((id) => {
+          node.subtree = id;
+          if (prev?.type !== 'dir') this.stats.dirsNew++;
+          else if (prev.subtree === id) this.stats.dirsUnmodified++;
+          else this.stats.dirsChanged++;
+          return node;
+        }),
+      };
     }
-    if (node.type !== 'file') return node;
-    return this.limit(() => this.archiveFile(full, node, st, prev));
+    if (node.type !== 'file') return { node: Promise.resolve(node) };
+    return this.dispatchFile(full, node, st, prev);
   }
 
-  private async archiveFile(
+  /**
+   * Starts storing a file: unchanged ones take the parent's content, small ones go to the
+   * small-file reader (waiting here while it is full), large ones are chunked on this thread.
+   */
+  private async dispatchFile(
     full: Buffer,
     node: Node,
     st: BigIntStats,
     prev: Node | undefined,
-  ): Promise<Node | undefined> {
+  ): Promise<{ node: Promise<Node | undefined> }> {
     this.stats.totalFiles++;
     this.stats.totalBytes += node.size ?? 0;
     if (prev && !fileChanged(node, prev) && prev.content?.every((id) => this.saver.has('data', id))) {
       node.content = prev.content;
       this.stats.filesUnmodified++;
       this.progress(node.size ?? 0);
-      return node;
+      return { node: Promise.resolve(node) };
     }
     if ((node.size ?? 0) < chunkMinSize) {
-      const small = this.readSmallFile(full, st);
-      if (small === 'failed') return undefined;
-      if (small !== 'grew') return this.storeSmallFile(node, small, prev);
+      const expect = { ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs };
+      await this.reader.room(node.size ?? 0);
+      const result = this.reader.read(full, expect, this.saver.compressionFor('data'), (id) =>
+        this.saver.has('data', id),
+      );
+      const stored = result.then(async (r): Promise<Node | undefined> => {
+        if (r.kind === 'grew') return this.archiveFile(full, node, st, prev);
+        if (r.kind === 'failed') {
+          this.problem(full, r.message);
+          return undefined;
+        }
+        if (r.changed)
+          this.problem(full, 'file changed while it was being read; the snapshot holds what was read');
+        node.content = r.id ? [r.id] : [];
+        node.size = r.size;
+        if (r.id && r.blob) await this.saver.addEncoded('data', r.id, r.blob, r.size);
+        if (prev) this.stats.filesChanged++;
+        else this.stats.filesNew++;
+        this.progress(r.size);
+        return node;
+      });
+      return { node: stored };
     }
+    return { node: this.limit(() => this.archiveFile(full, node, st, prev)) };
+  }
+
+  /** Streams a file through the chunker and stores its new chunks. */
+  private async archiveFile(
+    full: Buffer,
+    node: Node,
+    st: BigIntStats,
+    prev: Node | undefined,
+  ): Promise<Node | undefined> {
     const label = displayName(full);
     this.current.add(label);
     let fh: fsp.FileHandle | undefined;
@@ -330,65 +382,6 @@ export class Archiver {
     }
   }
 
-  /**
-   * Reads a file smaller than one chunk in one go with synchronous calls: for the many small
-   * files of a typical tree, the promise and thread-pool round trips of asynchronous reads
-   * cost more than the reads themselves. Returns 'grew' when the file is now a chunk or more
-   * (the caller then streams it), 'failed' when it could not be read (already reported).
-   */
-  private readSmallFile(full: Buffer, st: BigIntStats): Buffer | 'grew' | 'failed' {
-    let fd: number;
-    try {
-      fd = openSyncNoAtime(full);
-    } catch (err) {
-      this.problem(full, `cannot read: ${errText(err)}`);
-      return 'failed';
-    }
-    try {
-      const now = fstatSync(fd, { bigint: true });
-      if (now.ino !== st.ino || now.dev !== st.dev) {
-        this.problem(full, 'file was replaced while it was being read');
-        return 'failed';
-      }
-      if (now.size >= BigInt(chunkMinSize)) return 'grew';
-      const size = Number(now.size);
-      const buf = Buffer.allocUnsafeSlow(size);
-      let got = 0;
-      while (got < size) {
-        const n = readSync(fd, buf, got, size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      if (readSync(fd, oneByte, 0, 1, got) > 0) return 'grew';
-      if (got !== Number(st.size) || now.mtimeNs !== st.mtimeNs) {
-        this.problem(full, 'file changed while it was being read; the snapshot holds what was read');
-      }
-      return got === size ? buf : buf.subarray(0, got);
-    } catch (err) {
-      this.problem(full, `cannot read: ${errText(err)}`);
-      return 'failed';
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  private async storeSmallFile(node: Node, data: Buffer, prev: Node | undefined): Promise<Node> {
-    // Read the length first: saving may hand the buffer to a worker thread, which detaches it.
-    const size = data.length;
-    if (size > 0) {
-      const id = hashId(data);
-      node.content = [id];
-      if (!this.saver.has('data', id)) await this.saver.save('data', id, data);
-    } else {
-      node.content = [];
-    }
-    node.size = size;
-    if (prev) this.stats.filesChanged++;
-    else this.stats.filesNew++;
-    this.progress(size);
-    return node;
-  }
-
   private progress(bytes: number): void {
     this.bytesDone += bytes;
     this.opts.onProgress?.({
@@ -408,18 +401,6 @@ export function fileChanged(cur: Node, prev: Node): boolean {
     (cur.size ?? 0) !== (prev.size ?? 0) ||
     cur.inode !== prev.inode
   );
-}
-
-const oneByte = Buffer.alloc(1);
-
-/** Like {@link openNoAtime}, synchronously. */
-function openSyncNoAtime(p: Buffer): number {
-  try {
-    return openSync(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NOATIME);
-  } catch (err) {
-    if (!isErrno(err, 'EPERM')) throw err;
-    return openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
-  }
 }
 
 /** Opens a file for reading without updating its access time where the kernel allows it (only the owner or root may). */

@@ -9,10 +9,12 @@ import {
   type ArchiveStats,
 } from '../engine/archiver.js';
 import { chunkFile } from '../engine/chunker.js';
+import { poolEncoder } from '../engine/encode_pool.js';
 import { goTimeString } from '../engine/fs_node.js';
+import { inlineSmallFileReader } from '../engine/small_file.js';
 import { ArcaError } from '../errors.js';
+import { type BlobEncoder, inlineEncoder } from '../repo/blob_codec.js';
 import { BlobSaver, type SaverStats } from '../repo/blob_saver.js';
-import { type BlobEncoder, inlineEncoder, poolEncoder } from '../repo/codec_pool.js';
 import type { CompressionMode } from '../repo/compression.js';
 import { hashId, type Id } from '../repo/id.js';
 import { adoptOrphanPacks, type OrphanReport } from '../repo/orphan_packs.js';
@@ -73,7 +75,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     throw new ArcaError('usage', 'nothing to back up: give at least one path');
   const parent =
     opts.force || opts.stdin ? undefined : await findParent(repo, opts.parent, host, absPaths, time);
-  const encoder: BlobEncoder = opts.workers === false ? inlineEncoder(repo.key) : poolEncoder(repo.key);
+  const pool = opts.workers === false ? undefined : poolEncoder(repo.key);
+  const encoder: BlobEncoder = pool ?? inlineEncoder(repo.key);
+  const reader = pool ?? inlineSmallFileReader(repo.key);
   const saver = new BlobSaver(repo, {
     encoder,
     compression: opts.compression,
@@ -85,7 +89,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     if (opts.stdin) {
       archived = await archiveStream(repo, saver, opts.stdin, time);
     } else {
-      const archiver = new Archiver(repo, saver, {
+      const archiver = new Archiver(repo, saver, reader, {
         ...opts,
         parentTree: parent?.tree,
         onProgress: opts.onProgress,

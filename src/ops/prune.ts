@@ -26,9 +26,10 @@
  */
 import pLimit from 'p-limit';
 import { crashPoint } from '../crash_point.js';
+import { poolEncoder } from '../engine/encode_pool.js';
 import { ArcaError } from '../errors.js';
+import { type BlobEncoder, inlineEncoder } from '../repo/blob_codec.js';
 import { BlobSaver, defaultPackSize } from '../repo/blob_saver.js';
-import { type BlobEncoder, inlineEncoder, poolEncoder } from '../repo/codec_pool.js';
 import { type Id, shortId } from '../repo/id.js';
 import { encodeIndexFile, type IndexPack } from '../repo/index.js';
 import { type BlobType, expectedPackSize, type PackedBlob } from '../repo/pack.js';

@@ -41,3 +41,21 @@ export const modeCodes: readonly (CompressionMode | 'none')[] = ['none', 'off', 
 export type CodecTask =
   | { plain: Uint8Array; mode: CompressionMode | 'none' }
   | { batch: Uint8Array; count: number };
+
+/** Compresses and encrypts blobs, on worker threads when that pays off. */
+export interface BlobEncoder {
+  /** Encodes `plain`; the caller must not touch `plain` afterwards (it may be transferred). */
+  encode(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<EncodedBlob>;
+  /** Sends blobs waiting to be batched now; call before waiting for results. */
+  flush(): void;
+  close(): Promise<void>;
+}
+
+/** Encodes on the calling thread (small jobs, tests, one-core machines). */
+export function inlineEncoder(key: MasterKey): BlobEncoder {
+  return {
+    encode: async (plain, mode) => encodeBlob(key, plain, mode),
+    flush: () => {},
+    close: async () => {},
+  };
+}

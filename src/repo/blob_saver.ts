@@ -1,6 +1,6 @@
 import { crashPoint } from '../crash_point.js';
 import { ArcaError } from '../errors.js';
-import type { BlobEncoder } from './codec_pool.js';
+import type { BlobEncoder, EncodedBlob } from './blob_codec.js';
 import type { CompressionMode } from './compression.js';
 import type { Id } from './id.js';
 import { encodeIndexFile, type IndexPack } from './index.js';
@@ -73,6 +73,11 @@ export class BlobSaver {
     this.compression = repo.version >= 2 ? (opts.compression ?? 'auto') : 'none';
   }
 
+  /** How blobs of `type` are encoded in this repository. */
+  compressionFor(type: BlobType): CompressionMode | 'none' {
+    return type === 'tree' && this.compression !== 'none' ? 'auto' : this.compression;
+  }
+
   /** True when the repository (or this run) already has the blob. */
   has(type: BlobType, id: Id): boolean {
     return this.repo.index.has(id, type) || this.queued.has(type + id);
@@ -101,18 +106,10 @@ export class BlobSaver {
     this.throwIfFailed();
     this.encodingBytes += plainLength;
     const p = this.opts.encoder
-      .encode(plain, type === 'tree' && this.compression !== 'none' ? 'auto' : this.compression)
+      .encode(plain, this.compressionFor(type))
       .then(async (enc) => {
-        const packer = this.packers[type];
-        packer.add(id, enc.sealed, enc.uncompressedLength);
-        if (type === 'data') {
-          this.stats.dataBlobs++;
-        } else {
-          this.stats.treeBlobs++;
-        }
-        this.stats.dataAdded += plainLength;
-        this.stats.dataAddedPacked += enc.sealed.length;
-        if (packer.size >= this.packSize) await this.ship(type);
+        this.record(type, id, enc, plainLength);
+        if (this.packers[type].size >= this.packSize) await this.ship(type);
       })
       .catch((err: unknown) => {
         this.failure ??= err;
@@ -126,6 +123,29 @@ export class BlobSaver {
       });
     this.encoding.add(p);
     return true;
+  }
+
+  /**
+   * Adds a blob that was already encoded elsewhere (a worker that read a small file).
+   * Returns false, dropping it, when the repository or this run already has the blob.
+   */
+  async addEncoded(type: BlobType, id: Id, blob: EncodedBlob, plainLength: number): Promise<boolean> {
+    this.throwIfFailed();
+    if (this.has(type, id)) return false;
+    this.queued.add(type + id);
+    this.record(type, id, blob, plainLength);
+    const packer = this.packers[type];
+    if (packer.size >= this.packSize) await this.ship(type);
+    this.throwIfFailed();
+    return true;
+  }
+
+  private record(type: BlobType, id: Id, enc: EncodedBlob, plainLength: number): void {
+    this.packers[type].add(id, enc.sealed, enc.uncompressedLength);
+    if (type === 'data') this.stats.dataBlobs++;
+    else this.stats.treeBlobs++;
+    this.stats.dataAdded += plainLength;
+    this.stats.dataAddedPacked += enc.sealed.length;
   }
 
   /** Finishes the open packer of `type` and starts its upload (bounded concurrency). */

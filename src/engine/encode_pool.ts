@@ -1,0 +1,213 @@
+import os from 'node:os';
+import { Piscina } from 'piscina';
+import {
+  type BlobEncoder,
+  type CodecTask,
+  type EncodedBlob,
+  isCompressed,
+  modeCodes,
+  ownBuffer,
+} from '../repo/blob_codec.js';
+import type { CompressionMode } from '../repo/compression.js';
+import type { MasterKey } from '../repo/crypto.js';
+import type { FileTask, FileTaskResult } from './encode_worker.js';
+import type { FileExpectation, SmallFileReader, SmallFileResult } from './small_file.js';
+
+// Blobs at least this big travel alone (moved, not copied); smaller ones are batched, since
+// a thread round trip costs as much as compressing a few kilobytes.
+const aloneFrom = 128 * 1024;
+const batchBytes = 1024 * 1024;
+const batchItems = 256;
+const fileBatchBytes = 2 * 1024 * 1024;
+const fileBatchItems = 128;
+// Files handed to workers and not yet answered: beyond this the walk waits (bounds memory).
+const filesInFlightMax = 4096;
+const fileBytesInFlightMax = 64 * 1024 * 1024;
+// A partly filled batch is sent after this long, so workers never wait on a quiet producer.
+const batchDelayMs = 25;
+
+/** Collects items and sends them as one task when full, when asked, or after a short delay. */
+class Batcher<T> {
+  private items: T[] = [];
+  private bytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxItems: number,
+    private readonly send: (items: T[]) => void,
+  ) {}
+
+  add(item: T, bytes: number): void {
+    this.items.push(item);
+    this.bytes += bytes;
+    if (this.bytes >= this.maxBytes || this.items.length >= this.maxItems) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), batchDelayMs);
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.items.length === 0) return;
+    const items = this.items;
+    this.items = [];
+    this.bytes = 0;
+    this.send(items);
+  }
+}
+
+interface WaitingBlob {
+  plain: Uint8Array;
+  mode: CompressionMode | 'none';
+  resolve: (b: EncodedBlob) => void;
+  reject: (e: unknown) => void;
+}
+
+interface WaitingFile {
+  path: Buffer;
+  expect: FileExpectation;
+  resolve: (r: SmallFileResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A worker pool that encodes blobs and reads small files, batching small work. */
+export interface EncodePool extends BlobEncoder, SmallFileReader {}
+
+/**
+ * Starts the worker threads (one per core by default) that compress and encrypt blobs and
+ * read, hash and encode small files, so the main thread only walks and deduplicates.
+ */
+export function poolEncoder(key: MasterKey, threads = os.availableParallelism()): EncodePool {
+  const self = new URL(import.meta.url);
+  const ext = self.pathname.endsWith('.ts') ? '.ts' : '.js';
+  const pool = new Piscina<CodecTask | FileTask, Uint8Array | FileTaskResult>({
+    filename: new URL(`./encode_worker${ext}`, self).href,
+    workerData: { encrypt: key.encrypt, macK: key.macK, macR: key.macR },
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: 60_000,
+  });
+
+  const blobs = new Batcher<WaitingBlob>(batchBytes, batchItems, (items) => {
+    const header = items.length * 5;
+    const buf = Buffer.allocUnsafeSlow(header + items.reduce((a, w) => a + w.plain.byteLength, 0));
+    let at = header;
+    items.forEach((w, i) => {
+      buf.writeUInt32LE(w.plain.byteLength, i * 5);
+      buf[i * 5 + 4] = modeCodes.indexOf(w.mode);
+      buf.set(w.plain, at);
+      at += w.plain.byteLength;
+    });
+    const batch = new Uint8Array(buf.buffer, 0, buf.length);
+    pool.run({ batch, count: items.length }, { transferList: [batch.buffer as ArrayBuffer] }).then(
+      (res) => {
+        const r = res as Uint8Array;
+        const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+        let p = items.length * 4;
+        items.forEach((w, i) => {
+          const len = out.readUInt32LE(i * 4);
+          w.resolve({
+            sealed: out.subarray(p, p + len),
+            uncompressedLength: isCompressed(w.mode, w.plain.byteLength) ? w.plain.byteLength : 0,
+          });
+          p += len;
+        });
+      },
+      (err: unknown) => {
+        for (const w of items) w.reject(err);
+      },
+    );
+  });
+
+  let filesInFlight = 0;
+  let fileBytesInFlight = 0;
+  let roomWaiters: (() => void)[] = [];
+  const fileMode = new Map<CompressionMode | 'none', Batcher<WaitingFile>>();
+  const fileBatcher = (mode: CompressionMode | 'none'): Batcher<WaitingFile> => {
+    let b = fileMode.get(mode);
+    if (!b) {
+      b = new Batcher<WaitingFile>(fileBatchBytes, fileBatchItems, (items) => {
+        const task: FileTask = { files: items.map((w) => ({ path: w.path, expect: w.expect })), mode };
+        pool.run(task).then(
+          (res) => {
+            (res as FileTaskResult).forEach((r, i) => {
+              items[i]!.resolve(reviveBlob(r));
+            });
+          },
+          (err: unknown) => {
+            for (const w of items) w.reject(err);
+          },
+        );
+      });
+      fileMode.set(mode, b);
+    }
+    return b;
+  };
+
+  const flushAll = (): void => {
+    blobs.flush();
+    for (const b of fileMode.values()) b.flush();
+  };
+
+  return {
+    encode(plain, mode) {
+      if (plain.byteLength >= aloneFrom) {
+        const owned = ownBuffer(plain);
+        const length = owned.byteLength;
+        return pool
+          .run({ plain: owned, mode }, { transferList: [owned.buffer as ArrayBuffer] })
+          .then((res) => {
+            const sealed = res as Uint8Array;
+            return {
+              sealed: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength),
+              uncompressedLength: isCompressed(mode, length) ? length : 0,
+            };
+          });
+      }
+      return new Promise<EncodedBlob>((resolve, reject) => {
+        blobs.add({ plain, mode, resolve, reject }, plain.byteLength);
+      });
+    },
+    async room(size) {
+      while (
+        filesInFlight > 0 &&
+        (filesInFlight >= filesInFlightMax || fileBytesInFlight + size > fileBytesInFlightMax)
+      ) {
+        flushAll();
+        await new Promise<void>((resolve) => roomWaiters.push(resolve));
+      }
+    },
+    read(path, expect, mode) {
+      const bytes = Number(expect.size);
+      filesInFlight++;
+      fileBytesInFlight += bytes;
+      return new Promise<SmallFileResult>((resolve, reject) => {
+        fileBatcher(mode).add({ path, expect, resolve, reject }, bytes);
+      }).finally(() => {
+        filesInFlight--;
+        fileBytesInFlight -= bytes;
+        const waiting = roomWaiters;
+        roomWaiters = [];
+        for (const w of waiting) w();
+      });
+    },
+    flush: flushAll,
+    close: async () => {
+      flushAll();
+      await pool.destroy();
+    },
+  };
+}
+
+/** Structured cloning turns the sealed Buffer into a plain Uint8Array; make it a Buffer again. */
+function reviveBlob(r: SmallFileResult): SmallFileResult {
+  if (r.kind !== 'ok' || !r.blob) return r;
+  const s = r.blob.sealed as Uint8Array;
+  return {
+    ...r,
+    blob: {
+      sealed: Buffer.from(s.buffer, s.byteOffset, s.byteLength),
+      uncompressedLength: r.blob.uncompressedLength,
+    },
+  };
+}

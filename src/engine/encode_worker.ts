@@ -1,0 +1,61 @@
+import { workerData } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { type CodecTask, encodeBlob, modeCodes, ownBuffer } from '../repo/blob_codec.js';
+import type { CompressionMode } from '../repo/compression.js';
+import type { MasterKey } from '../repo/crypto.js';
+import { type FileExpectation, processSmallFile, type SmallFileResult } from './small_file.js';
+
+/** Small files to read, hash and encode in a worker thread. */
+export interface FileTask {
+  files: { path: Uint8Array; expect: FileExpectation }[];
+  mode: CompressionMode | 'none';
+}
+
+/** A worker's answer for a file task: one result each, sealed blobs copied back with them. */
+export type FileTaskResult = SmallFileResult[];
+
+const k = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
+const key: MasterKey = {
+  encrypt: Buffer.from(k.encrypt),
+  macK: Buffer.from(k.macK),
+  macR: Buffer.from(k.macR),
+};
+const never = (): boolean => false;
+
+/**
+ * One blob, a batch of small blobs, or a batch of small files. Blob answers are moved, not
+ * copied; a batch is packed as `count × u32 length`, then the sealed blobs.
+ */
+export default function encode(task: CodecTask | FileTask): Uint8Array | FileTaskResult {
+  if ('files' in task) {
+    // The worker cannot see the index, so it encodes every file; the caller drops duplicates.
+    return task.files.map((f) =>
+      processSmallFile(
+        key,
+        Buffer.from(f.path.buffer, f.path.byteOffset, f.path.byteLength),
+        f.expect,
+        task.mode,
+        never,
+      ),
+    );
+  }
+  if ('plain' in task)
+    return Piscina.move(ownBuffer(encodeBlob(key, task.plain, task.mode).sealed)) as Uint8Array;
+  const src = Buffer.from(task.batch.buffer, task.batch.byteOffset, task.batch.byteLength);
+  const sealed: Buffer[] = [];
+  let at = task.count * 5;
+  for (let i = 0; i < task.count; i++) {
+    const len = src.readUInt32LE(i * 5);
+    const mode = modeCodes[src[i * 5 + 4]!]!;
+    sealed.push(encodeBlob(key, src.subarray(at, at + len), mode).sealed);
+    at += len;
+  }
+  const out = Buffer.allocUnsafeSlow(task.count * 4 + sealed.reduce((a, b) => a + b.length, 0));
+  let p = task.count * 4;
+  sealed.forEach((s, i) => {
+    out.writeUInt32LE(s.length, i * 4);
+    s.copy(out, p);
+    p += s.length;
+  });
+  return Piscina.move(new Uint8Array(out.buffer, 0, out.length)) as Uint8Array;
+}
