@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import { ArcaError } from '../errors.js';
 import {
   type BlobEncoder,
   type CodecTask,
@@ -10,7 +11,8 @@ import {
 } from '../repo/blob_codec.js';
 import type { CompressionMode } from '../repo/compression.js';
 import type { MasterKey } from '../repo/crypto.js';
-import type { FileTask, FileTaskResult } from './encode_worker.js';
+import type { BlobLocation } from '../repo/index.js';
+import type { DecodeTask, DecodeTaskResult, FileTask, FileTaskResult } from './encode_worker.js';
 import type { FileExpectation, SmallFileReader, SmallFileResult } from './small_file.js';
 
 // Blobs at least this big travel alone (moved, not copied); smaller ones are batched, since
@@ -70,8 +72,14 @@ interface WaitingFile {
   reject: (e: unknown) => void;
 }
 
-/** A worker pool that encodes blobs and reads small files, batching small work. */
-export interface EncodePool extends BlobEncoder, SmallFileReader {}
+/** Decodes blobs read from a pack: on worker threads, or on the calling thread. */
+export interface BlobDecoder {
+  /** The verified plaintext of each blob in `raw` (pack bytes from `start`), or the Error it failed with. */
+  decode(raw: Buffer, start: number, blobs: BlobLocation[]): Promise<(Buffer | Error)[]>;
+}
+
+/** A worker pool that encodes blobs, reads small files and decodes blobs, batching small work. */
+export interface EncodePool extends BlobEncoder, SmallFileReader, BlobDecoder {}
 
 /**
  * Starts the worker threads (one per core by default) that compress and encrypt blobs and
@@ -80,13 +88,15 @@ export interface EncodePool extends BlobEncoder, SmallFileReader {}
 export function poolEncoder(key: MasterKey, threads = os.availableParallelism()): EncodePool {
   const self = new URL(import.meta.url);
   const ext = self.pathname.endsWith('.ts') ? '.ts' : '.js';
-  const pool = new Piscina<CodecTask | FileTask, Uint8Array | FileTaskResult>({
-    filename: new URL(`./encode_worker${ext}`, self).href,
-    workerData: { encrypt: key.encrypt, macK: key.macK, macR: key.macR },
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: 60_000,
-  });
+  const pool = new Piscina<CodecTask | FileTask | DecodeTask, Uint8Array | FileTaskResult | DecodeTaskResult>(
+    {
+      filename: new URL(`./encode_worker${ext}`, self).href,
+      workerData: { encrypt: key.encrypt, macK: key.macK, macR: key.macR },
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+    },
+  );
 
   const blobs = new Batcher<WaitingBlob>(batchBytes, batchItems, (items) => {
     const header = items.length * 5;
@@ -189,6 +199,21 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
         const waiting = roomWaiters;
         roomWaiters = [];
         for (const w of waiting) w();
+      });
+    },
+    async decode(raw, start, locs) {
+      const owned = ownBuffer(raw);
+      const r = (await pool.run(
+        { raw: owned, start, blobs: locs },
+        { transferList: [owned.buffer as ArrayBuffer] },
+      )) as DecodeTaskResult;
+      const data = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+      let at = 0;
+      return r.lengths.map((len, i) => {
+        if (len < 0) return new ArcaError('corrupt', r.errors[i] ?? 'blob cannot be decoded');
+        const p = data.subarray(at, at + len);
+        at += len;
+        return p;
       });
     },
     flush: flushAll,

@@ -3,6 +3,8 @@ import { Piscina } from 'piscina';
 import { type CodecTask, encodeBlob, modeCodes, ownBuffer } from '../repo/blob_codec.js';
 import type { CompressionMode } from '../repo/compression.js';
 import type { MasterKey } from '../repo/crypto.js';
+import type { BlobLocation } from '../repo/index.js';
+import { decodeBlob } from '../repo/repository.js';
 import { type FileExpectation, processSmallFile, type SmallFileResult } from './small_file.js';
 
 /** Small files to read, hash and encode in a worker thread. */
@@ -13,6 +15,20 @@ export interface FileTask {
 
 /** A worker's answer for a file task: one result each, sealed blobs copied back with them. */
 export type FileTaskResult = SmallFileResult[];
+
+/** Blobs to authenticate, decrypt, decompress and verify: one range of a pack and where each blob lies in it. */
+export interface DecodeTask {
+  raw: Uint8Array;
+  start: number;
+  blobs: BlobLocation[];
+}
+
+/** Plaintexts back to back in `data`; a blob that failed has length -1 and its error message. */
+export interface DecodeTaskResult {
+  data: Uint8Array;
+  lengths: number[];
+  errors: (string | null)[];
+}
 
 const k = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
 const key: MasterKey = {
@@ -26,7 +42,10 @@ const never = (): boolean => false;
  * One blob, a batch of small blobs, or a batch of small files. Blob answers are moved, not
  * copied; a batch is packed as `count × u32 length`, then the sealed blobs.
  */
-export default function encode(task: CodecTask | FileTask): Uint8Array | FileTaskResult {
+export default function encode(
+  task: CodecTask | FileTask | DecodeTask,
+): Uint8Array | FileTaskResult | DecodeTaskResult {
+  if ('raw' in task) return decodeRange(task);
   if ('files' in task) {
     // The worker cannot see the index, so it encodes every file; the caller drops duplicates.
     return task.files.map((f) =>
@@ -58,4 +77,42 @@ export default function encode(task: CodecTask | FileTask): Uint8Array | FileTas
     p += s.length;
   });
   return Piscina.move(new Uint8Array(out.buffer, 0, out.length)) as Uint8Array;
+}
+
+function decodeRange(task: DecodeTask): DecodeTaskResult {
+  const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+  const plains: Buffer[] = [];
+  const lengths: number[] = [];
+  const errors: (string | null)[] = [];
+  for (const loc of task.blobs) {
+    try {
+      const p = decodeBlob(
+        key,
+        loc,
+        raw.subarray(loc.offset - task.start, loc.offset - task.start + loc.length),
+      );
+      plains.push(p);
+      lengths.push(p.length);
+      errors.push(null);
+    } catch (err) {
+      lengths.push(-1);
+      errors.push((err as Error).message);
+    }
+  }
+  const out = new Uint8Array(plains.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of plains) {
+    out.set(p, at);
+    at += p.length;
+  }
+  const result: DecodeTaskResult = { data: out, lengths, errors };
+  // Moved, not copied, back to the caller.
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return out.buffer;
+    },
+    get [Piscina.valueSymbol]() {
+      return result;
+    },
+  } as never) as unknown as DecodeTaskResult;
 }

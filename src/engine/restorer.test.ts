@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -97,4 +98,20 @@ test('a restore into an existing tree keeps what is there unless asked to overwr
   const forced = await restoreTree(repo, tree, { target, overwrite: true });
   assert.equal(forced.problems.filter((p) => !/unsafe name/.test(p.message)).length, 0);
   assert.ok(lstatSync(path.join(target, 'ok')).isFile());
+});
+
+test('a large restore decodes on worker threads and writes the same bytes', async (t) => {
+  const dir = await tempDir(t, 'restore-workers');
+  const repo = await initRepository(new LocalBackend(path.join(dir, 'repo')), 'pw', { kdf: cheapKdf });
+  const saver = new BlobSaver(repo, { encoder: inlineEncoder(repo.key) });
+  const chunks = [0, 1, 2, 3, 4].map((i) => randomBytes(8 * 1024 * 1024 + i));
+  const ids: Id[] = [];
+  for (const c of chunks) ids.push(await store(saver, 'data', c));
+  const size = chunks.reduce((a, c) => a + c.length, 0);
+  const tree = await store(saver, 'tree', encodeTree([fileNode('big.bin', ids, size)]));
+  await saver.flush();
+  const target = path.join(dir, 'out');
+  const res = await restoreTree(repo, tree, { target });
+  assert.deepEqual(res.problems, []);
+  assert.ok(readFileSync(path.join(target, 'big.bin')).equals(Buffer.concat(chunks)));
 });

@@ -21,6 +21,7 @@ import type { Id } from '../repo/id.js';
 import type { BlobLocation } from '../repo/index.js';
 import type { Repository } from '../repo/repository.js';
 import { displayName, type Node, posixMode } from '../repo/tree.js';
+import { type BlobDecoder, poolEncoder } from './encode_pool.js';
 import type { RestoreSelector } from './filter.js';
 import { joinPath, type WalkEntry } from './walker.js';
 
@@ -39,6 +40,8 @@ export interface RestoreOptions {
   owner?: boolean;
   /** Packs fetched at once. */
   concurrency?: number;
+  /** Decode on worker threads when there is enough to restore (default true). */
+  workers?: boolean;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -91,6 +94,8 @@ interface BlobTarget {
 
 const zeros = Buffer.alloc(8 * 1024 * 1024);
 const maxOpenFiles = 128;
+// Below this much data, decoding on this thread is quicker than starting worker threads.
+const workersFrom = 32 * 1024 * 1024;
 // Packs are read in ranges; blobs closer than this share one read.
 const mergeGap = 1024 * 1024;
 
@@ -121,6 +126,7 @@ class Restorer {
   private readonly root: Buffer;
   private progress: RestoreProgress = { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0 };
   private others = 0;
+  private decoder: BlobDecoder | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -347,17 +353,40 @@ class Restorer {
 
   /** Reads every needed pack once (in ranges) and writes each blob to every place that needs it. */
   private async writeContents(): Promise<void> {
-    const limit = pLimit(this.opts.concurrency ?? 4);
-    const tasks: Promise<void>[] = [];
-    for (const [packId, blobs] of this.byPack) {
-      const entries = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
-      for (const group of rangeGroups(entries)) {
-        tasks.push(limit(() => this.writeGroup(packId, group)));
+    // Worker threads decode (authenticate, decrypt, decompress, re-hash) while this thread
+    // writes; for a small restore, starting them would cost more than it saves.
+    const pool =
+      this.opts.workers !== false && this.progress.bytesTotal >= workersFrom
+        ? poolEncoder(this.repo.key)
+        : undefined;
+    this.decoder = pool;
+    try {
+      const limit = pLimit(this.opts.concurrency ?? 4);
+      const tasks: Promise<void>[] = [];
+      for (const [packId, blobs] of this.byPack) {
+        const entries = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
+        for (const group of rangeGroups(entries)) {
+          tasks.push(limit(() => this.writeGroup(packId, group)));
+        }
       }
+      await Promise.all(tasks);
+    } finally {
+      await pool?.close();
+      for (const fd of this.fds.values()) closeSync(fd);
+      this.fds.clear();
     }
-    await Promise.all(tasks);
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
+  }
+
+  /** Each blob's verified plaintext, or the error it failed with. */
+  private async decodeGroup(raw: Buffer, start: number, locs: BlobLocation[]): Promise<(Buffer | Error)[]> {
+    if (this.decoder) return this.decoder.decode(raw, start, locs);
+    return locs.map((loc) => {
+      try {
+        return this.repo.decodeBlob(loc, raw.subarray(loc.offset - start, loc.offset - start + loc.length));
+      } catch (err) {
+        return err as Error;
+      }
+    });
   }
 
   private async writeGroup(packId: Id, group: { loc: BlobLocation; targets: BlobTarget[] }[]): Promise<void> {
@@ -376,15 +405,19 @@ class Restorer {
           this.fail(t.file, `cannot read pack ${packId.slice(0, 8)}: ${errorText(err)}`);
       return;
     }
-    for (const g of group) {
+    const plains = await this.decodeGroup(
+      raw,
+      start,
+      group.map((g) => g.loc),
+    );
+    for (const [i, g] of group.entries()) {
       const live = g.targets.filter((t) => !t.file.failed);
       if (live.length === 0) continue;
       let plain: Buffer;
       try {
-        plain = this.repo.decodeBlob(
-          g.loc,
-          raw.subarray(g.loc.offset - start, g.loc.offset - start + g.loc.length),
-        );
+        const decoded = plains[i]!;
+        if (decoded instanceof Error) throw decoded;
+        plain = decoded;
       } catch (err) {
         try {
           // Another copy of the blob may be intact.
