@@ -115,7 +115,7 @@ export class Archiver {
     private readonly reader: SmallFileReader,
     private readonly opts: ArchiveOptions = {},
   ) {
-    this.limit = pLimit(opts.readConcurrency ?? 4);
+    this.limit = pLimit(opts.readConcurrency ?? 2);
     this.pol = parsePolynomial(repo.config.chunker_polynomial);
   }
 

@@ -23,8 +23,8 @@ const batchItems = 256;
 const fileBatchBytes = 2 * 1024 * 1024;
 const fileBatchItems = 128;
 // Files handed to workers and not yet answered: beyond this the walk waits (bounds memory).
-const filesInFlightMax = 4096;
-const fileBytesInFlightMax = 64 * 1024 * 1024;
+const filesInFlightMax = 1024;
+const fileBytesInFlightMax = 16 * 1024 * 1024;
 // A partly filled batch is sent after this long, so workers never wait on a quiet producer.
 const batchDelayMs = 25;
 

@@ -96,7 +96,7 @@ export class BlobSaver {
     const plainLength = plain.byteLength;
     while (
       this.encoding.size > 0 &&
-      this.encodingBytes + plainLength > (this.opts.inFlightBytes ?? 48 * 1024 * 1024)
+      this.encodingBytes + plainLength > (this.opts.inFlightBytes ?? 24 * 1024 * 1024)
     ) {
       this.opts.encoder.flush();
       // Thousands of small blobs may be in flight: wait for any one to finish without
