@@ -361,7 +361,7 @@ class Restorer {
         : undefined;
     this.decoder = pool;
     try {
-      const limit = pLimit(this.opts.concurrency ?? 4);
+      const limit = pLimit(this.opts.concurrency ?? (pool ? 2 : 4));
       const tasks: Promise<void>[] = [];
       for (const [packId, blobs] of this.byPack) {
         const entries = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
