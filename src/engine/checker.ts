@@ -132,7 +132,7 @@ const maxDecodeThreads = 4;
  * takes a few hundred milliseconds (each loads the crypto and zstd bindings), while one
  * thread verifies about 250 MB/s (AES-CTR dominates).
  */
-const poolMinBytes = 256 * 1024 * 1024;
+const poolMinBytes = 64 * 1024 * 1024;
 /** Size suffixes restic accepts in `--read-data-subset` (binary multiples). */
 const sizeUnits: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -513,7 +513,7 @@ class CheckRun {
     });
     const threads = Math.min(
       maxDecodeThreads,
-      this.opts.decodeThreads ?? (bytesTotal >= poolMinBytes ? os.availableParallelism() - 1 : 1),
+      this.opts.decodeThreads ?? (bytesTotal >= poolMinBytes ? os.availableParallelism() : 1),
     );
     const verifier = threads > 1 ? poolVerifier(this.repo.key, threads) : inlineVerifier(this.repo.key);
     // A pack holds its slot while it downloads and while it is verified: two more slots than
