@@ -24,6 +24,7 @@ import {
 } from '../src/ops/retention.js';
 import type { Snapshot } from '../src/repo/snapshot.js';
 import { restic, resticInit, resticSnapshotsJson, writePasswordFile } from './support/restic.js';
+import { inZone } from './support/time-zone.js';
 import { tempDir } from './support/tmp.js';
 import { requireTool } from './support/tools.js';
 
@@ -207,18 +208,6 @@ function arcaOutcome(snaps: Snapshot[], c: Case): Outcome {
     };
   }
   return outcome;
-}
-
-/** Runs `fn` with the process time zone set to `tz` (Node applies TZ changes immediately). */
-function inZone<T>(tz: string, fn: () => T): T {
-  const saved = process.env['TZ'];
-  process.env['TZ'] = tz;
-  try {
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env['TZ'];
-    else process.env['TZ'] = saved;
-  }
 }
 
 /** Runs `jobs` with at most `width` at a time, results in order. */

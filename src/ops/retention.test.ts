@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inZone } from '../../test/support/time-zone.js';
 import { ArcaError } from '../errors.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import {
@@ -25,18 +26,6 @@ function snap(id: string, time: string, extra: Partial<Snapshot> = {}): Snapshot
 /** Kept and removed labels, newest first. */
 function ids(r: PolicyResult): { keep: string[]; remove: string[] } {
   return { keep: r.keep.map((k) => k.snapshot.id), remove: r.remove.map((s) => s.id) };
-}
-
-/** Runs `fn` with the process time zone set to `tz` (Node applies TZ changes immediately). */
-function inZone<T>(tz: string, fn: () => T): T {
-  const saved = process.env['TZ'];
-  process.env['TZ'] = tz;
-  try {
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env['TZ'];
-    else process.env['TZ'] = saved;
-  }
 }
 
 const days = (n: number): Duration => ({ years: 0, months: 0, days: n, hours: 0 });
