@@ -5,6 +5,7 @@ import {
   type BlobEncoder,
   type CodecTask,
   type EncodedBlob,
+  encodeBlob,
   isCompressed,
   modeCodes,
   ownBuffer,
@@ -27,6 +28,8 @@ const filesInFlightMax = 1024;
 const fileBytesInFlightMax = 16 * 1024 * 1024;
 // A partly filled batch is sent after this long, so workers never wait on a quiet producer.
 const batchDelayMs = 25;
+// While no thread runs yet, a batch smaller than this is encoded on the calling thread.
+const inlineBelow = 256 * 1024;
 
 /** Collects items and sends them as one task when full, when asked, or after a short delay. */
 class Batcher<T> {
@@ -88,17 +91,32 @@ export interface EncodePool extends BlobEncoder, SmallFileReader, BlobDecoder {}
 export function poolEncoder(key: MasterKey, threads = os.availableParallelism()): EncodePool {
   const self = new URL(import.meta.url);
   const ext = self.pathname.endsWith('.ts') ? '.ts' : '.js';
-  const pool = new Piscina<CodecTask | FileTask | DecodeTask, Uint8Array | FileTaskResult | DecodeTaskResult>(
-    {
+  // Threads start on first use: a backup with nothing new to store never pays for them.
+  let started:
+    | Piscina<CodecTask | FileTask | DecodeTask, Uint8Array | FileTaskResult | DecodeTaskResult>
+    | undefined;
+  const pool = (): NonNullable<typeof started> =>
+    (started ??= new Piscina({
       filename: new URL(`./encode_worker${ext}`, self).href,
       workerData: { encrypt: key.encrypt, macK: key.macK, macR: key.macR },
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,
-    },
-  );
+    }));
 
   const blobs = new Batcher<WaitingBlob>(batchBytes, batchItems, (items) => {
+    const total = items.reduce((a, w) => a + w.plain.byteLength, 0);
+    if (!started && total < inlineBelow) {
+      // A few small blobs (the trees of a backup with few changes): cheaper here than starting threads.
+      for (const w of items) {
+        try {
+          w.resolve(encodeBlob(key, w.plain, w.mode));
+        } catch (err) {
+          w.reject(err);
+        }
+      }
+      return;
+    }
     const header = items.length * 5;
     const buf = Buffer.allocUnsafeSlow(header + items.reduce((a, w) => a + w.plain.byteLength, 0));
     let at = header;
@@ -109,24 +127,26 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       at += w.plain.byteLength;
     });
     const batch = new Uint8Array(buf.buffer, 0, buf.length);
-    pool.run({ batch, count: items.length }, { transferList: [batch.buffer as ArrayBuffer] }).then(
-      (res) => {
-        const r = res as Uint8Array;
-        const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-        let p = items.length * 4;
-        items.forEach((w, i) => {
-          const len = out.readUInt32LE(i * 4);
-          w.resolve({
-            sealed: out.subarray(p, p + len),
-            uncompressedLength: isCompressed(w.mode, w.plain.byteLength) ? w.plain.byteLength : 0,
+    pool()
+      .run({ batch, count: items.length }, { transferList: [batch.buffer as ArrayBuffer] })
+      .then(
+        (res) => {
+          const r = res as Uint8Array;
+          const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+          let p = items.length * 4;
+          items.forEach((w, i) => {
+            const len = out.readUInt32LE(i * 4);
+            w.resolve({
+              sealed: out.subarray(p, p + len),
+              uncompressedLength: isCompressed(w.mode, w.plain.byteLength) ? w.plain.byteLength : 0,
+            });
+            p += len;
           });
-          p += len;
-        });
-      },
-      (err: unknown) => {
-        for (const w of items) w.reject(err);
-      },
-    );
+        },
+        (err: unknown) => {
+          for (const w of items) w.reject(err);
+        },
+      );
   });
 
   let filesInFlight = 0;
@@ -138,16 +158,18 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     if (!b) {
       b = new Batcher<WaitingFile>(fileBatchBytes, fileBatchItems, (items) => {
         const task: FileTask = { files: items.map((w) => ({ path: w.path, expect: w.expect })), mode };
-        pool.run(task).then(
-          (res) => {
-            (res as FileTaskResult).forEach((r, i) => {
-              items[i]!.resolve(reviveBlob(r));
-            });
-          },
-          (err: unknown) => {
-            for (const w of items) w.reject(err);
-          },
-        );
+        pool()
+          .run(task)
+          .then(
+            (res) => {
+              (res as FileTaskResult).forEach((r, i) => {
+                items[i]!.resolve(reviveBlob(r));
+              });
+            },
+            (err: unknown) => {
+              for (const w of items) w.reject(err);
+            },
+          );
       });
       fileMode.set(mode, b);
     }
@@ -164,7 +186,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       if (plain.byteLength >= aloneFrom) {
         const owned = ownBuffer(plain);
         const length = owned.byteLength;
-        return pool
+        return pool()
           .run({ plain: owned, mode }, { transferList: [owned.buffer as ArrayBuffer] })
           .then((res) => {
             const sealed = res as Uint8Array;
@@ -203,7 +225,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     },
     async decode(raw, start, locs) {
       const owned = ownBuffer(raw);
-      const r = (await pool.run(
+      const r = (await pool().run(
         { raw: owned, start, blobs: locs },
         { transferList: [owned.buffer as ArrayBuffer] },
       )) as DecodeTaskResult;
@@ -219,7 +241,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     flush: flushAll,
     close: async () => {
       flushAll();
-      await pool.destroy();
+      await started?.destroy();
     },
   };
 }
