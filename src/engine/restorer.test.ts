@@ -115,3 +115,25 @@ test('a large restore decodes on worker threads and writes the same bytes', asyn
   assert.deepEqual(res.problems, []);
   assert.ok(readFileSync(path.join(target, 'big.bin')).equals(Buffer.concat(chunks)));
 });
+
+test('every name of an empty hard-linked file is restored as a link', async (t) => {
+  const dir = await tempDir(t, 'restore-empty-links');
+  const repo = await initRepository(new LocalBackend(path.join(dir, 'repo')), 'pw', { kdf: cheapKdf });
+  const saver = new BlobSaver(repo, { encoder: inlineEncoder(repo.key) });
+  const linked = (name: string): Node => ({
+    ...fileNode(name, [], 0),
+    size: undefined,
+    links: 2,
+    inode: 77n,
+    deviceId: 1n,
+  });
+  const tree = await store(saver, 'tree', encodeTree([linked('a'), linked('b')]));
+  await saver.flush();
+  const target = path.join(dir, 'out');
+  const res = await restoreTree(repo, tree, { target });
+  assert.deepEqual(res.problems, []);
+  const a = lstatSync(path.join(target, 'a'));
+  const b = lstatSync(path.join(target, 'b'));
+  assert.equal(a.ino, b.ino);
+  assert.equal(a.nlink, 2);
+});

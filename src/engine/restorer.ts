@@ -77,6 +77,8 @@ interface FileJob {
   failed: boolean;
   /** Further names of the same inode, linked once the content is complete. */
   links: Buffer[];
+  /** Content and metadata are done; later names are linked at once. */
+  finished: boolean;
 }
 
 /** A directory on the way to something selected: created only when something inside it is restored. */
@@ -301,6 +303,8 @@ class Restorer {
       const first = this.hardlinks.get(key);
       if (first) {
         first.links.push(dest);
+        // An empty file is finished while the tree is still being read: link its later names now.
+        if (first.finished) this.linkName(first, dest);
         return;
       }
     }
@@ -321,7 +325,14 @@ class Restorer {
     this.replaceable(dest, () => {
       fd = openSync(dest, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     });
-    const job: FileJob = { dest, node: n, remaining: blobs.length, failed: false, links: [] };
+    const job: FileJob = {
+      dest,
+      node: n,
+      remaining: blobs.length,
+      failed: false,
+      links: [],
+      finished: false,
+    };
     try {
       ftruncateSync(fd!, n.size ?? 0);
     } finally {
@@ -484,13 +495,17 @@ class Restorer {
     }
     this.applyMetadata(f.dest, f.node);
     this.progress.filesDone++;
-    for (const l of f.links) {
-      try {
-        this.replaceable(l, () => linkSync(f.dest, l));
-        this.progress.filesDone++;
-      } catch (err) {
-        this.problem(l.subarray(this.root.length), `cannot create hard link: ${errorText(err)}`);
-      }
+    f.finished = true;
+    for (const l of f.links) this.linkName(f, l);
+  }
+
+  /** Creates another name for a finished file's inode. */
+  private linkName(f: FileJob, l: Buffer): void {
+    try {
+      this.replaceable(l, () => linkSync(f.dest, l));
+      this.progress.filesDone++;
+    } catch (err) {
+      this.problem(l.subarray(this.root.length), `cannot create hard link: ${errorText(err)}`);
     }
   }
 
