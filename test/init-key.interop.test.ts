@@ -20,6 +20,7 @@ import type { KeyFile } from '../src/repo/key.js';
 import { degree, isIrreducible, parsePolynomial } from '../src/repo/polynomial.js';
 import { Repository } from '../src/repo/repository.js';
 import { type ArcaOptions, type ArcaResult, arca } from './support/arca.js';
+import { cheapKdf } from './support/cheap-key.js';
 import { restic, resticCat, resticInit, writePasswordFile } from './support/restic.js';
 import { tempDir } from './support/tmp.js';
 import { requireTool } from './support/tools.js';
@@ -109,7 +110,7 @@ test('initRepository with given KDF parameters, version and polynomial', async (
   const repo = path.join(dir, 'repo');
   const pol = 0x3da3358b4dc173n; // a restic/chunker test polynomial
   await initRepository(new LocalBackend(repo), pw1, {
-    kdf: { N: 1024, r: 8, p: 1 },
+    kdf: cheapKdf,
     version: 1,
     chunkerPolynomial: pol,
   });
@@ -122,14 +123,11 @@ test('initRepository with given KDF parameters, version and polynomial', async (
   // An init that stopped after the key leaves no config; a second init must not add a
   // key for another master key next to the orphan.
   await rm(path.join(repo, 'config'));
-  await assert.rejects(
-    initRepository(new LocalBackend(repo), pw1, { kdf: { N: 1024, r: 8, p: 1 } }),
-    /already holds key/,
-  );
+  await assert.rejects(initRepository(new LocalBackend(repo), pw1, { kdf: cheapKdf }), /already holds key/);
   assert.deepEqual(keyIds(repo), [keyId]);
   await assert.rejects(
     initRepository(new LocalBackend(path.join(dir, 'bad')), pw1, {
-      kdf: { N: 1024, r: 8, p: 1 },
+      kdf: cheapKdf,
       chunkerPolynomial: 6n,
     }),
     /not irreducible/,

@@ -145,8 +145,9 @@ export class Archiver {
 
   private async saveVirtual(dir: VirtualDir, parent: Map<string, Node> | undefined): Promise<Id> {
     if (dir.target !== undefined)
-      return (await this.walkDirectory(Buffer.from(dir.target), parent, await this.lstatDev(dir.target)))
-        .tree;
+      return (
+        await this.walkDirectory(Buffer.from(dir.target), parent, lstatSync(dir.target, { bigint: true }).dev)
+      ).tree;
     const nodes: Node[] = [];
     for (const [name, child] of [...dir.children].sort((a, b) =>
       Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])),
@@ -181,10 +182,6 @@ export class Archiver {
       nodes.push(node);
     }
     return this.saveTree(nodes);
-  }
-
-  private async lstatDev(p: string): Promise<bigint> {
-    return lstatSync(p, { bigint: true }).dev;
   }
 
   private async saveTree(nodes: Node[]): Promise<Id> {

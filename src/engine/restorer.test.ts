@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { cheapKdf } from '../../test/support/cheap-key.js';
 import { tempDir } from '../../test/support/tmp.js';
 import { LocalBackend } from '../backend/local.js';
 import { inlineEncoder } from '../repo/blob_codec.js';
@@ -13,7 +14,6 @@ import type { Repository } from '../repo/repository.js';
 import { encodeTree, type Node } from '../repo/tree.js';
 import { restoreTree } from './restorer.js';
 
-const cheapKdf = { N: 1024, r: 8, p: 1 };
 const t0 = '2024-01-02T03:04:05.123456789Z';
 
 function fileNode(name: Buffer | string, content: Id[], size: number): Node {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { cheapKdf } from '../../test/support/cheap-key.js';
 import { tempDir } from '../../test/support/tmp.js';
 import { LocalBackend } from '../backend/local.js';
 import { encodeBlob, inlineEncoder } from '../repo/blob_codec.js';
@@ -292,7 +293,6 @@ describe('planPrune follows restic 0.14', () => {
   });
 });
 
-const cheapKdf = { N: 1024, r: 8, p: 1 };
 const t0 = '2024-01-02T03:04:05Z';
 
 function fileNode(name: string, content: Id[]): Node {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { cheapKdf } from '../../test/support/cheap-key.js';
 import { restic, resticCat, resticInit, writePasswordFile } from '../../test/support/restic.js';
 import { makeTempDir, removeTree, tempDir } from '../../test/support/tmp.js';
 import { requireTool } from '../../test/support/tools.js';
@@ -14,7 +15,7 @@ import { addKey, deriveUserKey, type KdfParams, openKey, parseKeyFile, unlockKey
 import { loadUnpacked } from './unpacked.js';
 
 /** scrypt parameters cheap enough for tests (restic accepts any valid ones). */
-const cheap: KdfParams = { N: 1024, r: 8, p: 1 };
+const cheap: KdfParams = cheapKdf;
 const password = 'correct horse battery staple';
 
 interface ResticRepo {

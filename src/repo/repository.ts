@@ -102,21 +102,10 @@ export class Repository {
   }
 
   private async readIndexFiles(onProblem?: (p: LoadProblem) => void): Promise<void> {
-    const ids = await this.listIds('index');
-    const limit = pLimit(loadConcurrency);
-    const files = await Promise.all(
-      ids.map((id) =>
-        limit(async () => {
-          try {
-            return { id, file: parseIndexFile(await this.loadUnpacked('index', id), id, this.version) };
-          } catch (err) {
-            if (!onProblem || !(err instanceof ArcaError)) throw err;
-            onProblem({ what: `index ${shortId(id)}`, error: err });
-            return undefined;
-          }
-        }),
-      ),
-    );
+    const files = await this.loadEach('index', 'index', onProblem, async (id) => ({
+      id,
+      file: parseIndexFile(await this.loadUnpacked('index', id), id, this.version),
+    }));
     const superseded = new Set<Id>();
     for (const f of files) for (const s of f?.file.supersedes ?? []) superseded.add(s);
     for (const f of files) if (f && !superseded.has(f.id)) this.index.addFile(f.file);
@@ -158,26 +147,38 @@ export class Repository {
     return parseSnapshot(await this.loadUnpacked('snapshots', id), id);
   }
 
-  /** Every snapshot, oldest first; damaged ones are reported through `onProblem` or thrown. */
-  async listSnapshots(
-    filter: SnapshotFilter = {},
-    onProblem?: (p: LoadProblem) => void,
-  ): Promise<Snapshot[]> {
-    const ids = await this.listIds('snapshots');
+  /**
+   * Loads every file of one type a few at a time. A damaged one (an ArcaError) is reported
+   * through `onProblem` and skipped, or thrown when there is no `onProblem`.
+   */
+  private async loadEach<T>(
+    type: 'index' | 'snapshots',
+    what: string,
+    onProblem: ((p: LoadProblem) => void) | undefined,
+    load: (id: Id) => Promise<T>,
+  ): Promise<(T | undefined)[]> {
     const limit = pLimit(loadConcurrency);
-    const loaded = await Promise.all(
-      ids.map((id) =>
+    return Promise.all(
+      (await this.listIds(type)).map((id) =>
         limit(async () => {
           try {
-            return await this.loadSnapshot(id);
+            return await load(id);
           } catch (err) {
             if (!onProblem || !(err instanceof ArcaError)) throw err;
-            onProblem({ what: `snapshot ${shortId(id)}`, error: err });
+            onProblem({ what: `${what} ${shortId(id)}`, error: err });
             return undefined;
           }
         }),
       ),
     );
+  }
+
+  /** Every snapshot, oldest first; damaged ones are reported through `onProblem` or thrown. */
+  async listSnapshots(
+    filter: SnapshotFilter = {},
+    onProblem?: (p: LoadProblem) => void,
+  ): Promise<Snapshot[]> {
+    const loaded = await this.loadEach('snapshots', 'snapshot', onProblem, (id) => this.loadSnapshot(id));
     return sortSnapshots(loaded.filter((s): s is Snapshot => s !== undefined && matchesFilter(s, filter)));
   }
 
