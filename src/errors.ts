@@ -52,11 +52,17 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
 /** An expected failure: a message for a person, a code for a program. */
 export class ArcaError extends Error {
   readonly code: ErrorCode;
+  /**
+   * True when trying again may succeed (a timeout, a reset connection, a 5xx answer):
+   * the retrying backend retries these and only these.
+   */
+  readonly transient: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; transient?: boolean }) {
     super(message, options);
     this.name = 'ArcaError';
     this.code = code;
+    this.transient = options?.transient === true;
   }
 
   /** The process exit code this error maps to. */

@@ -22,6 +22,18 @@ export interface FileInfo {
   size: number;
 }
 
+/** What opening a location may need besides the location itself. */
+export interface BackendOptions {
+  /**
+   * Extended options, given as `-o key=value` on the command line as restic takes them
+   * (`sftp.identity`, `s3.region`, `rest.connections`…). Keys a backend does not know are
+   * refused by that backend, so a typo does not go unnoticed.
+   */
+  extended?: Readonly<Record<string, string>>;
+  /** Where credentials are read from (AWS_*, ARCA_REST_*); defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** A place that stores repository files. Files are written once and never modified. */
 export interface Backend {
   /** Where the repository lives, as the user would write it (never with credentials). */

@@ -1,15 +1,32 @@
 import { ArcaError } from '../errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, BackendOptions } from './backend.js';
 import { LocalBackend } from './local.js';
+import { openRestBackend } from './rest.js';
+import { openS3Backend } from './s3.js';
+import { openSftpBackend } from './sftp.js';
 
-/** Opens the backend a repository location names (`/path`, `local:/path`). */
-export function openBackend(location: string): Backend {
+/**
+ * Opens the backend a repository location names, written as restic writes it:
+ * `/path` or `local:/path`, `sftp:user@host:/path`, `s3:https://host/bucket/prefix`,
+ * `rest:http://host:port/path`. Remote backends connect on first use.
+ */
+export function openBackend(location: string, options: BackendOptions = {}): Backend {
   if (location === '') throw new ArcaError('usage', 'no repository given (use -r/--repo or ARCA_REPOSITORY)');
   const scheme = /^([a-z0-9]+):/.exec(location)?.[1];
   if (scheme === undefined || location.startsWith('/')) return new LocalBackend(location);
-  if (scheme === 'local') return new LocalBackend(location.slice('local:'.length));
-  throw new ArcaError(
-    'unsupported',
-    `repository location ${JSON.stringify(scheme + ':')} is not supported yet`,
-  );
+  switch (scheme) {
+    case 'local':
+      return new LocalBackend(location.slice('local:'.length));
+    case 'sftp':
+      return openSftpBackend(location, options);
+    case 's3':
+      return openS3Backend(location, options);
+    case 'rest':
+      return openRestBackend(location, options);
+    default:
+      throw new ArcaError(
+        'unsupported',
+        `repository location ${JSON.stringify(`${scheme}:`)} is not supported (use a path, local:, sftp:, s3: or rest:)`,
+      );
+  }
 }
