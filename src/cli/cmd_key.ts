@@ -4,10 +4,9 @@ import { type Id, resolvePrefix, shortId } from '../repo/id.js';
 import { calibrateKdf } from '../repo/kdf.js';
 import { addKey, parseKeyFile, unlockKeyFile } from '../repo/key.js';
 import type { Repository } from '../repo/repository.js';
-import { canPrompt, promptNewPassword } from './cmd_init.js';
 import { type GlobalOptions, makeOutput, withRepository } from './context.js';
 import { localTime, table } from './format.js';
-import { readPassword } from './password.js';
+import { canPrompt, promptNewPassword, readPassword } from './password.js';
 
 interface NewKeyOptions {
   newPasswordFile?: string;

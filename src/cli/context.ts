@@ -1,5 +1,5 @@
 import type { Backend } from '../backend/backend.js';
-import { openBackend } from '../backend/location.js';
+import { openBackendStack, type StackOptions } from '../backend/stack.js';
 import { ArcaError } from '../errors.js';
 import type { Lock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
@@ -15,6 +15,13 @@ export interface GlobalOptions {
   quiet?: boolean;
   verbose?: boolean;
   lock?: boolean;
+  /** `-o key=value`, repeatable: backend options as restic takes them. */
+  option?: string[];
+  limitUpload?: string;
+  limitDownload?: string;
+  /** False with `--no-cache`. */
+  cache?: boolean;
+  cacheDir?: string;
 }
 
 /** What a command needs to talk to the user: where to print, and whether to be quiet. */
@@ -69,7 +76,40 @@ export function repoLocation(g: GlobalOptions, env = process.env): string {
 
 /** Opens the backend only (for commands that create a repository). */
 export function backendFromOptions(g: GlobalOptions): Backend {
-  return openBackend(repoLocation(g));
+  return openBackendStack(repoLocation(g), stackOptions(g));
+}
+
+/** How to reach a repository, from the global options (`-o`, limits, cache). */
+export function stackOptions(g: GlobalOptions): StackOptions {
+  return {
+    extended: parseExtendedOptions(g.option ?? []),
+    limitUploadKiBs: parseRate(g.limitUpload, '--limit-upload'),
+    limitDownloadKiBs: parseRate(g.limitDownload, '--limit-download'),
+    cacheDir: g.cache === false ? false : (g.cacheDir ?? undefined),
+    onRetry: (what, attempt, err, delayMs) =>
+      process.stderr.write(
+        `arca: ${what}: ${err.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})\n`,
+      ),
+  };
+}
+
+/** `key=value` pairs from repeated `-o` options. */
+export function parseExtendedOptions(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ArcaError('usage', `-o ${pair}: expected key=value`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+function parseRate(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ArcaError('usage', `${flag} ${value}: expected a rate in KiB/s above 0`);
+  return n;
 }
 
 /** Opens the repository named by the global options, asking for the password as configured. */

@@ -4,6 +4,7 @@ import { version } from '../version.js';
 import { registerBackup } from './cmd_backup.js';
 import { registerCat } from './cmd_cat.js';
 import { registerCheck } from './cmd_check.js';
+import { registerCopy } from './cmd_copy.js';
 import { registerDump } from './cmd_dump.js';
 import { registerForget } from './cmd_forget.js';
 import { registerInit } from './cmd_init.js';
@@ -35,6 +36,15 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'print only results and errors')
     .option('-v, --verbose', 'print more detail')
     .option('--no-lock', 'do not lock the repository (read-only commands only)')
+    .option(
+      '-o, --option <key=value>',
+      'set a backend option, e.g. -o sftp.identity=~/.ssh/backup, -o s3.region=eu-west-1 (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--limit-upload <KiB/s>', 'limit uploads to this rate')
+    .option('--limit-download <KiB/s>', 'limit downloads to this rate')
+    .option('--cache-dir <dir>', 'where to cache remote metadata (default: $ARCA_CACHE_DIR or ~/.cache/arca)')
+    .option('--no-cache', 'do not use a local cache of remote metadata')
     .showSuggestionAfterError(true)
     .exitOverride();
   for (const register of [
@@ -47,6 +57,7 @@ export function buildProgram(): Command {
     registerCheck,
     registerForget,
     registerPrune,
+    registerCopy,
     registerInit,
     registerKey,
     registerUnlock,

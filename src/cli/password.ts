@@ -101,3 +101,17 @@ export function prompt(question: string): Promise<string> {
     stdin.on('data', onData);
   });
 }
+
+/** True when a password can be asked for on a terminal. */
+export function canPrompt(): boolean {
+  return process.stdin.isTTY === true && process.stderr.isTTY === true;
+}
+
+/** Asks for a new password twice on the terminal; the answers must match and not be empty. */
+export async function promptNewPassword(question: string): Promise<string> {
+  const first = await prompt(question);
+  const second = await prompt('enter password again: ');
+  if (first !== second) throw new ArcaError('no-password', 'passwords do not match');
+  if (first === '') throw new ArcaError('no-password', 'an empty password is not a password');
+  return first;
+}

@@ -137,9 +137,9 @@ const poolMinBytes = 64 * 1024 * 1024;
 const sizeUnits: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** Parses restic's `--read-data-subset` syntax: `n/t`, `x%` / `x.y%`, or a size like `50M`. */
-export function parsePackSelection(text: string): PackSelection {
+export function parsePackSelection(text: string, option = '--read-data-subset'): PackSelection {
   const bad = (why = 'use n/t, x% or a size like 500M'): never => {
-    throw new ArcaError('usage', `invalid --read-data-subset ${JSON.stringify(text)}: ${why}`);
+    throw new ArcaError('usage', `invalid ${option} ${JSON.stringify(text)}: ${why}`);
   };
   const bucket = /^(\d+)\/(\d+)$/.exec(text);
   if (bucket) {

@@ -14,15 +14,8 @@ import { Packer } from '../repo/packer.js';
 import { Repository } from '../repo/repository.js';
 import { encodeTree, type Node } from '../repo/tree.js';
 import { removeSnapshots } from './forget.js';
-import {
-  blobKey,
-  maxUnusedBytes,
-  type PruneInput,
-  parseMaxUnused,
-  parseSize,
-  planPrune,
-  prune,
-} from './prune.js';
+import { maxUnusedBytes, type PruneInput, parseMaxUnused, parseSize, planPrune, prune } from './prune.js';
+import { blobKey } from './repack.js';
 
 describe('prune options', () => {
   test('--max-unused accepts what restic 0.14 accepts', () => {

@@ -35,20 +35,9 @@ import { encodeIndexFile, type IndexPack } from '../repo/index.js';
 import { type BlobType, expectedPackSize, type PackedBlob } from '../repo/pack.js';
 import { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import type { Node } from '../repo/tree.js';
 import { saveUnpacked } from '../repo/unpacked.js';
-
-/** A blob's type and ID in one string (restic's `BlobHandle`): `t<id>` or `d<id>`. */
-export type BlobKey = string;
-
-/** The key of a blob. */
-export function blobKey(type: BlobType, id: Id): BlobKey {
-  return (type === 'tree' ? 't' : 'd') + id;
-}
-
-function _fromKey(key: BlobKey): { type: BlobType; id: Id } {
-  return { type: key[0] === 't' ? 'tree' : 'data', id: key.slice(1) };
-}
+import { type BlobKey, blobKey, fromBlobKey, repackBlobs } from './repack.js';
+import { walkTrees } from './tree_walk.js';
 
 /** How much unused space `--max-unused` tolerates after prune. */
 export type MaxUnused =
@@ -258,7 +247,7 @@ export function planPrune(input: PruneInput, opts: PruneOptions = {}): PrunePlan
   });
   if (notFound.size > 0) {
     const examples = [...notFound].slice(0, 3).map((k) => {
-      const { type, id } = _fromKey(k);
+      const { type, id } = fromBlobKey(k);
       return `${type} blob ${shortId(id)}`;
     });
     throw new ArcaError(
@@ -428,9 +417,6 @@ export function planPrune(input: PruneInput, opts: PruneOptions = {}): PrunePlan
   return { stats, removePacksFirst, repackPacks, removePacks, ignorePacks, keepBlobs };
 }
 
-/** Trees loaded at once while walking snapshots. */
-const treeConcurrency = 8;
-
 /**
  * Every blob reachable from `snapshots`: their trees, all subtrees and all file contents
  * (restic's `FindUsedBlobs`), each tree loaded (and verified) once. Throws ArcaError
@@ -438,45 +424,29 @@ const treeConcurrency = 8;
  */
 export async function findUsedBlobs(repo: Repository, snapshots: readonly Snapshot[]): Promise<Set<BlobKey>> {
   const used = new Set<BlobKey>();
-  const reachedFrom = new Map<Id, Snapshot>();
-  let queue: Id[] = [];
-  const reach = (tree: Id, from: Snapshot): void => {
-    const key = blobKey('tree', tree);
-    if (used.has(key)) return;
-    used.add(key);
-    reachedFrom.set(tree, from);
-    queue.push(tree);
-  };
-  for (const s of snapshots) reach(s.tree, s);
-  const limit = pLimit(treeConcurrency);
-  while (queue.length > 0) {
-    const wave = queue;
-    queue = [];
-    await Promise.all(
-      wave.map((tree) =>
-        limit(async () => {
-          const from = reachedFrom.get(tree)!;
-          let nodes: Node[];
-          try {
-            nodes = await repo.loadTree(tree);
-          } catch (err) {
-            if (!(err instanceof ArcaError)) throw err;
-            throw new ArcaError(
-              'corrupt',
-              `snapshot ${shortId(from.id)} cannot be read completely: tree ${shortId(tree)}: ${err.message}. ` +
-                'prune will not run while a snapshot references missing or damaged data; nothing was changed. ' +
-                "Run 'arca check' to find out more.",
-              { cause: err },
-            );
-          }
-          for (const node of nodes) {
-            if (node.type === 'file') for (const id of node.content ?? []) used.add(blobKey('data', id));
-            else if (node.type === 'dir' && node.subtree !== undefined) reach(node.subtree, from);
-          }
-        }),
-      ),
-    );
-  }
+  const snapshotOf = new Map<Id, Snapshot>();
+  for (const s of snapshots) if (!snapshotOf.has(s.tree)) snapshotOf.set(s.tree, s);
+  await walkTrees(
+    repo,
+    [...snapshotOf.keys()],
+    (tree) => !used.has(blobKey('tree', tree)),
+    (tree, nodes) => {
+      used.add(blobKey('tree', tree));
+      for (const node of nodes) {
+        if (node.type === 'file') for (const id of node.content ?? []) used.add(blobKey('data', id));
+      }
+    },
+    (err, tree, root) => {
+      if (!(err instanceof ArcaError)) throw err;
+      throw new ArcaError(
+        'corrupt',
+        `snapshot ${shortId((snapshotOf.get(root) as Snapshot).id)} cannot be read completely: tree ${shortId(tree)}: ${err.message}. ` +
+          'prune will not run while a snapshot references missing or damaged data; nothing was changed. ' +
+          "Run 'arca check' to find out more.",
+        { cause: err },
+      );
+    },
+  );
   return used;
 }
 
@@ -591,7 +561,7 @@ function _assertComplete(packs: readonly IndexPack[], used: ReadonlySet<BlobKey>
   for (const p of packs) for (const b of p.blobs) indexed.add(blobKey(b.type, b.id));
   const lost = [...used].filter((k) => !indexed.has(k));
   if (lost.length === 0) return;
-  const { type, id } = _fromKey(lost[0]!);
+  const { type, id } = fromBlobKey(lost[0]!);
   throw new ArcaError(
     'corrupt',
     `internal error: ${lost.length} needed blobs (e.g. ${type} blob ${shortId(id)}) would not be in the new index; ` +
@@ -674,45 +644,9 @@ async function _repack(
   const encoder: BlobEncoder =
     plan.stats.size.repack >= poolMinBytes ? poolEncoder(repo.key) : inlineEncoder(repo.key);
   const saver = new BlobSaver(target, { encoder, packSize: opts.packSize });
-  const pending = new Set(plan.keepBlobs);
-  const failures: string[] = [];
+  let failures: string[];
   try {
-    const packs = repo.index.packs();
-    for (const packId of [...plan.repackPacks].sort()) {
-      const wanted = (packs.get(packId) ?? [])
-        .filter((b) => pending.has(blobKey(b.type, b.id)))
-        .sort((a, b) => a.offset - b.offset);
-      if (wanted.length === 0) continue;
-      let raw: Buffer;
-      try {
-        raw = await repo.backend.load({ type: 'data', name: packId });
-      } catch (err) {
-        if (!(err instanceof ArcaError)) throw err;
-        continue;
-      }
-      for (const b of wanted) {
-        const key = blobKey(b.type, b.id);
-        if (!pending.has(key)) continue;
-        let plain: Buffer;
-        try {
-          plain = repo.decodeBlob(b, raw.subarray(b.offset, b.offset + b.length));
-        } catch (err) {
-          if (!(err instanceof ArcaError)) throw err;
-          continue;
-        }
-        await saver.save(b.type, b.id, plain);
-        pending.delete(key);
-      }
-    }
-    for (const key of pending) {
-      const { type, id } = _fromKey(key);
-      try {
-        await saver.save(type, id, await repo.loadBlob(id, type));
-      } catch (err) {
-        if (!(err instanceof ArcaError)) throw err;
-        failures.push(`${type} blob ${shortId(id)}: ${err.message}`);
-      }
-    }
+    failures = await repackBlobs(repo, [...plan.repackPacks].sort(), plan.keepBlobs, saver);
     await saver.flush();
   } finally {
     await encoder.close();

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { Backend } from '../backend/backend.js';
+import { CachedBackend } from '../backend/cache.js';
 import { ArcaError } from '../errors.js';
 import { decompress } from './compression.js';
 import { parseConfig, type RepoConfig } from './config.js';
@@ -62,7 +63,13 @@ export class Repository {
     }
     const k = await openKey(backend, password, opts.keyHint);
     const plain = await loadUnpacked(backend, k.master, 2, 'config', '');
-    return new Repository(backend, k.master, k.id, parseConfig(plain));
+    const repo = new Repository(backend, k.master, k.id, parseConfig(plain));
+    if (backend instanceof CachedBackend) {
+      await backend.attach(repo.config.id);
+      // Packs of tree blobs are what ls, restore and the next backup read again and again.
+      backend.setMetadataPacks((pack) => repo.index.packs().get(pack)?.[0]?.type === 'tree');
+    }
+    return repo;
   }
 
   /** Wraps an already-known key and config (used by `init`). */

@@ -1,0 +1,136 @@
+import type { Command } from 'commander';
+import { describePackSelection, type PackSelection, parsePackSelection } from '../engine/checker.js';
+import { ArcaError } from '../errors.js';
+import { type CopyEvent, copySnapshots } from '../ops/copy.js';
+import { verifyCopy } from '../ops/copy_verify.js';
+import { shortId } from '../repo/id.js';
+import type { Lock } from '../repo/lock.js';
+import type { Snapshot } from '../repo/snapshot.js';
+import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter } from './cmd_snapshots.js';
+import { type GlobalOptions, makeOutput, type Output, onInterrupt, withRepository } from './context.js';
+import { formatBytes, localTime } from './format.js';
+import { addFromRepoOptions, type FromRepoOptions, openSourceRepository } from './source_repo.js';
+
+interface CopyCommandOptions extends FromRepoOptions, SnapshotFilterOptions {
+  to?: string;
+  dryRun?: boolean;
+  verifySubset?: string;
+}
+
+/** Registers `arca copy`. */
+export function registerCopy(program: Command): void {
+  const cmd = program
+    .command('copy')
+    .description(
+      'copy snapshots from the repository given by --from-repo into this one (or into --to), ' +
+        're-encrypted for the destination; snapshots already there are skipped',
+    )
+    .argument('[snapshot...]', 'snapshot IDs or "latest" (default: all snapshots passing the filters)')
+    .option('--to <location>', 'the destination repository (default: -r/--repo or $ARCA_REPOSITORY)')
+    .option('-n, --dry-run', 'show what would be copied, store nothing')
+    .option(
+      '--verify-subset <n/t|x%|size>',
+      'after copying, read back this share of the new packs and verify them',
+    );
+  addFromRepoOptions(cmd, 'the source repository to copy snapshots from');
+  addSnapshotFilterOptions(cmd).action(async (refs: string[], _opts, c: Command) => {
+    const o = c.optsWithGlobals<GlobalOptions & CopyCommandOptions>();
+    const out = makeOutput(o);
+    const sample =
+      o.verifySubset === undefined ? undefined : parsePackSelection(o.verifySubset, '--verify-subset');
+    const dest: GlobalOptions = o.to === undefined ? o : { ...o, repo: o.to };
+    await withRepository(dest, 'shared', async (dst) => {
+      const src = await openSourceRepository(o);
+      let srcLock: Lock | undefined;
+      try {
+        if (o.lock !== false) srcLock = await src.lock(false);
+        onInterrupt(async () => {
+          await srcLock?.release();
+        });
+        await runCopy(o, out, src, dst, refs, sample);
+      } finally {
+        await srcLock?.release();
+        await src.backend.close();
+      }
+    });
+  });
+}
+
+async function runCopy(
+  o: GlobalOptions & CopyCommandOptions,
+  out: Output,
+  src: Parameters<typeof copySnapshots>[0],
+  dst: Parameters<typeof copySnapshots>[1],
+  refs: string[],
+  sample: PackSelection | undefined,
+): Promise<void> {
+  const describe = (s: Snapshot): string =>
+    `snapshot ${shortId(s.id)} of [${s.paths.join(' ')}] at ${localTime(s.time)} by ${s.username ?? ''}@${s.hostname ?? ''}`;
+  const onEvent = (e: CopyEvent): void => {
+    if (e.type === 'skipped') {
+      if (out.verbose)
+        out.info(`skipping ${describe(e.source)}: already copied to snapshot ${shortId(e.existing.id)}`);
+    } else if (e.type === 'copying') {
+      out.info(`${describe(e.source)}`);
+      out.info(`  copy started: ${e.blobs} blobs from ${e.packs} packs`);
+    } else out.info(e.id === undefined ? '  would be copied (dry run)' : `  snapshot ${shortId(e.id)} saved`);
+  };
+  const result = await copySnapshots(src, dst, {
+    snapshots: refs,
+    filter: snapshotFilter(o),
+    dryRun: o.dryRun,
+    onEvent,
+  });
+  const verification =
+    o.dryRun || result.copied.length === 0
+      ? undefined
+      : await verifyCopy(
+          dst,
+          result.copied.map((c) => c.source.tree),
+          result.newPacks,
+          sample,
+        );
+  if (out.json) {
+    out.printJson({
+      message_type: 'summary',
+      dry_run: o.dryRun === true,
+      snapshots_copied: result.copied.map((c) => ({ source: c.source.id, id: c.id ?? null })),
+      snapshots_skipped: result.skipped.map((s) => ({ source: s.source.id, existing: s.existing.id })),
+      data_blobs: result.stats.dataBlobs,
+      tree_blobs: result.stats.treeBlobs,
+      data_added: result.stats.dataAdded,
+      data_added_packed: result.stats.dataAddedPacked,
+      packs_written: result.newPacks.size,
+      verification:
+        verification === undefined
+          ? null
+          : {
+              trees: verification.trees,
+              data_blobs: verification.dataBlobs,
+              packs_read: verification.packsRead,
+              subset: sample === undefined ? null : describePackSelection(sample),
+              problems: verification.problems,
+            },
+    });
+  } else {
+    const what = o.dryRun ? 'would copy' : 'copied';
+    out.info(
+      `${what} ${result.copied.length} snapshots (${result.skipped.length} already there): ` +
+        `${result.stats.dataBlobs + result.stats.treeBlobs} new blobs, ${formatBytes(result.stats.dataAdded)} ` +
+        `(${formatBytes(result.stats.dataAddedPacked)} stored)`,
+    );
+    if (verification) {
+      const read = sample === undefined ? '' : `, ${verification.packsRead} new packs read back`;
+      out.info(
+        `verified: ${verification.trees} trees and ${verification.dataBlobs} file blobs in the destination${read}`,
+      );
+    }
+  }
+  if (verification && verification.problems.length > 0) {
+    for (const p of verification.problems.slice(0, 20)) out.warn(`  ${p}`);
+    throw new ArcaError(
+      'corrupt',
+      `copy verification found ${verification.problems.length} problems in the destination; run 'arca check --read-data' there`,
+    );
+  }
+}
