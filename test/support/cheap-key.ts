@@ -5,6 +5,7 @@
  * index and snapshots stay as the program wrote them; the real key derivation is tested in
  * `src/repo/key.test.ts` and the init tests.
  */
+import type { Backend } from '../../src/backend/backend.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { addKey } from '../../src/repo/key.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -12,9 +13,12 @@ import { Repository } from '../../src/repo/repository.js';
 /** scrypt parameters that take about a millisecond. */
 export const cheapKdf = { N: 1024, r: 8, p: 1 };
 
-/** Swaps every key of the repository at `repo` for one cheap key that opens with `password`. */
-export async function useCheapKey(repo: string, password: string): Promise<void> {
-  const backend = new LocalBackend(repo);
+/**
+ * Swaps every key of the repository at `repo` (a local directory, or any backend) for one
+ * cheap key that opens with `password`.
+ */
+export async function useCheapKey(repo: string | Backend, password: string): Promise<void> {
+  const backend = typeof repo === 'string' ? new LocalBackend(repo) : repo;
   const opened = await Repository.open(backend, password);
   const old = await opened.listIds('keys');
   await addKey(backend, opened.key, password, cheapKdf);

@@ -68,6 +68,8 @@ export interface FlakyProxy {
   stats: FlakyProxyStats;
   /** Every injected fault, in order of the requests' arrival. */
   faults: FaultRecord[];
+  /** Every request's method and target, in order of arrival (to see what a client fetched). */
+  requests: { method: string; path: string }[];
   /** Replaces the plan (null: pass everything through); restarts the PRNG and the maxFaults budget. */
   setPlan(plan: FaultPlan | null): void;
   /** Closes the server, every open connection and every pending delay; idempotent. */
@@ -110,6 +112,7 @@ export async function startFlakyProxy(upstream: string, plan: FaultPlan | null):
   const stopping = new AbortController();
   const stats: FlakyProxyStats = { requests: 0, errors: 0, drops: 0, dropsBeforeResponse: 0, delays: 0 };
   const faults: FaultRecord[] = [];
+  const requests: { method: string; path: string }[] = [];
   let current: FaultPlan | null = null;
   let random = () => 0;
   let faultsLeft = 0;
@@ -152,6 +155,7 @@ export async function startFlakyProxy(upstream: string, plan: FaultPlan | null):
     const method = req.method ?? '';
     const path = req.url ?? '';
     const decision = decide(method, path);
+    requests.push({ method, path });
     // Counted and recorded on arrival, so `faults` follows the request order even when delays reorder them.
     if (decision.delayMs !== undefined) {
       stats.delays++;
@@ -236,7 +240,7 @@ export async function startFlakyProxy(upstream: string, plan: FaultPlan | null):
     return stopped;
   };
 
-  return { url: `http://127.0.0.1:${port}`, port, stats, faults, setPlan, stop };
+  return { url: `http://127.0.0.1:${port}`, port, stats, faults, requests, setPlan, stop };
 }
 
 async function passResponse(res: ServerResponse, upstreamRes: IncomingMessage): Promise<void> {

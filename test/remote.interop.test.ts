@@ -1,0 +1,253 @@
+/**
+ * arca and restic 0.14 sharing repositories on real remote servers started on 127.0.0.1:
+ * what arca writes through a remote, restic checks (`--read-data`) and restores exactly;
+ * what restic writes, arca checks and restores; `arca copy` moves snapshots between a
+ * remote and a local repository. For the REST server, also: the metadata cache spares a
+ * second command the downloads and repairs a damaged cached file, and backup, restore and
+ * check finish correctly through a proxy that fails, cuts and delays requests.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { arca, arcaOk } from './support/arca.js';
+import { useCheapKey } from './support/cheap-key.js';
+import { compareTrees } from './support/compare-trees.js';
+import { startFlakyProxy } from './support/flaky-proxy.js';
+import { type RemoteTarget, restTarget } from './support/remote-target.js';
+import { restic, resticSnapshotsJson, writePasswordFile } from './support/restic.js';
+import { makeTempDir, removeTree } from './support/tmp.js';
+import { skipUnless } from './support/tools.js';
+
+const password = 'far away';
+
+async function makeSource(root: string): Promise<string> {
+  const src = path.join(root, 'src');
+  await mkdir(path.join(src, 'etc', 'conf.d'), { recursive: true });
+  await writeFile(path.join(src, 'db.dump'), randomBytes(6 * 1024 * 1024 + 3));
+  await writeFile(path.join(src, 'etc', 'app.conf'), 'listen = 127.0.0.1\n'.repeat(200));
+  await writeFile(path.join(src, 'etc', 'conf.d', 'small'), randomBytes(100));
+  for (let i = 0; i < 40; i++) await writeFile(path.join(src, 'etc', `f${i}`), `file ${i}\n`);
+  return src;
+}
+
+/** The end-to-end cases every remote kind passes. */
+function remoteInterop(start: () => Promise<RemoteTarget>, skip: string | false): void {
+  describe('remote repository', { skip }, () => {
+    let target: RemoteTarget;
+    let root: string;
+    let pw: string;
+    let src: string;
+    const run = (name: string, args: string[]) =>
+      arca([...target.arcaArgs, ...args], {
+        repo: target.location(name),
+        passwordFile: pw,
+        env: target.arcaEnv,
+      });
+    const runOk = async (name: string, args: string[]) => {
+      const r = await run(name, args);
+      assert.equal(r.code, 0, `arca ${args.join(' ')}: ${r.err}`);
+      return r;
+    };
+    const resticOn = (name: string, args: string[]) =>
+      restic([...target.resticArgs, ...args], {
+        repo: target.resticRepo(name),
+        passwordFile: pw,
+        env: target.resticEnv,
+      });
+
+    before(async () => {
+      target = await start();
+      root = await makeTempDir(`remote-${target.kind}`);
+      pw = await writePasswordFile(root, password);
+      src = await makeSource(root);
+    });
+    after(async () => {
+      await target?.stop();
+      await removeTree(root);
+    });
+
+    test('what arca writes, restic lists, checks with --read-data and restores exactly', async () => {
+      await runOk('by-arca', ['init']);
+      await useCheapKey(target.open('by-arca'), password);
+      await runOk('by-arca', ['backup', '--tag', 'remote', src]);
+      const listed = JSON.parse((await resticOn('by-arca', ['snapshots', '--json'])).stdout) as {
+        id: string;
+        paths: string[];
+        tags?: string[];
+      }[];
+      assert.equal(listed.length, 1);
+      assert.deepEqual(listed[0]?.paths, [src]);
+      assert.deepEqual(listed[0]?.tags, ['remote']);
+      const check = await resticOn('by-arca', ['check', '--read-data']);
+      assert.match(check.stdout, /no errors were found/);
+      const target1 = path.join(root, 'restic-restored');
+      await resticOn('by-arca', ['restore', 'latest', '--target', target1]);
+      assert.deepEqual(await compareTrees(src, path.join(target1, src)), []);
+      // arca reads it back through the remote too.
+      const target2 = path.join(root, 'arca-restored');
+      await runOk('by-arca', ['restore', 'latest', '--target', target2]);
+      assert.deepEqual(await compareTrees(src, path.join(target2, src)), []);
+    });
+
+    test('what restic writes, arca checks with --read-data and restores exactly', async () => {
+      await resticOn('by-restic', ['init']);
+      await useCheapKey(target.open('by-restic'), password);
+      await resticOn('by-restic', ['backup', src]);
+      const check = await runOk('by-restic', ['check', '--read-data']);
+      assert.match(check.out, /no errors were found/);
+      const dest = path.join(root, 'from-restic');
+      await runOk('by-restic', ['restore', 'latest', '--target', dest]);
+      assert.deepEqual(await compareTrees(src, path.join(dest, src)), []);
+    });
+
+    test('arca copy carries snapshots from a local repository to the remote and back', async () => {
+      const local = path.join(root, 'local-repo');
+      await arcaOk(['init'], { repo: local, passwordFile: pw });
+      await useCheapKey(local, password);
+      await arcaOk(['backup', src], { repo: local, passwordFile: pw });
+      await runOk('copied', ['init']);
+      await useCheapKey(target.open('copied'), password);
+      await runOk('copied', [
+        'copy',
+        '--from-repo',
+        local,
+        '--from-password-file',
+        pw,
+        '--verify-subset',
+        '100%',
+      ]);
+      const again = await runOk('copied', [
+        '--json',
+        'copy',
+        '--from-repo',
+        local,
+        '--from-password-file',
+        pw,
+      ]);
+      assert.match(again.out, /"snapshots_copied":\[\]/);
+      const check = await resticOn('copied', ['check', '--read-data']);
+      assert.match(check.stdout, /no errors were found/);
+      // And back from the remote into a second local repository.
+      const back = path.join(root, 'back-repo');
+      await arcaOk(['init'], { repo: back, passwordFile: pw });
+      await useCheapKey(back, password);
+      await arcaOk(
+        [...target.arcaArgs, 'copy', '--from-repo', target.location('copied'), '--from-password-file', pw],
+        { repo: back, passwordFile: pw, env: target.arcaEnv },
+      );
+      const dest = path.join(root, 'copied-back');
+      await arcaOk(['restore', 'latest', '--target', dest], { repo: back, passwordFile: pw });
+      assert.deepEqual(await compareTrees(src, path.join(dest, src)), []);
+    });
+  });
+}
+
+remoteInterop(restTarget, skipUnless('restic', 'restic') || skipUnless('rclone', 'rclone'));
+
+describe('REST through a proxy: cache and faults', {
+  skip: skipUnless('restic', 'restic') || skipUnless('rclone', 'rclone'),
+}, () => {
+  let target: RemoteTarget;
+  let root: string;
+  let pw: string;
+  let src: string;
+
+  before(async () => {
+    target = await restTarget();
+    root = await makeTempDir('remote-proxy');
+    pw = await writePasswordFile(root, password);
+    src = await makeSource(root);
+  });
+  after(async () => {
+    await target?.stop();
+    await removeTree(root);
+  });
+
+  test('a second command reads snapshots, index and trees from the cache; a damaged cached file is fetched again', async (t) => {
+    const upstream = new URL(target.location('x').slice('rest:'.length)).origin;
+    const proxy = await startFlakyProxy(upstream, null);
+    t.after(() => proxy.stop());
+    const repo = `rest:${proxy.url}/cached/`;
+    const cache = path.join(root, 'cache');
+    const run = (args: string[]) => arcaOk(['--cache-dir', cache, ...args], { repo, passwordFile: pw });
+    await run(['init']);
+    await useCheapKey(target.open('cached'), password);
+    await run(['backup', src]);
+    await run(['ls', 'latest']);
+    const gets = (from: number) =>
+      proxy.requests.slice(from).filter((r) => r.method === 'GET' && !r.path.endsWith('/'));
+    const mark = proxy.requests.length;
+    const listing = (await run(['ls', 'latest'])).out;
+    assert.match(listing, /app\.conf/);
+    const fetched = gets(mark).map((r) => r.path);
+    assert.deepEqual(
+      fetched.filter((p) => /\/(snapshots|index|data)\//.test(p)),
+      [],
+      `fetched again: ${fetched.join(', ')}`,
+    );
+
+    // Damage the cached index file: the next command notices, fetches it again and repairs the cache.
+    const repoCache = path.join(
+      cache,
+      (await readdir(cache)).find((n) => /^[0-9a-f]{64}$/.test(n)) as string,
+    );
+    const indexDir = path.join(repoCache, 'index');
+    const sub = (await readdir(indexDir))[0] as string;
+    const [indexFile] = await readdir(path.join(indexDir, sub));
+    await writeFile(path.join(indexDir, sub, indexFile as string), 'garbage');
+    const mark2 = proxy.requests.length;
+    await run(['ls', 'latest']);
+    assert.ok(
+      gets(mark2).some((r) => r.path.includes(`/index/${indexFile}`)),
+      'the damaged index file was fetched again',
+    );
+    const mark3 = proxy.requests.length;
+    await run(['ls', 'latest']);
+    assert.ok(!gets(mark3).some((r) => r.path.includes('/index/')), 'the cache was repaired');
+    // --no-cache goes to the server every time.
+    const mark4 = proxy.requests.length;
+    await arcaOk(['--no-cache', 'ls', 'latest'], { repo, passwordFile: pw });
+    assert.ok(gets(mark4).some((r) => r.path.includes('/index/')));
+  });
+
+  test('backup, restore and check finish correctly while requests fail, break off and stall', async (t) => {
+    const upstream = new URL(target.location('x').slice('rest:'.length)).origin;
+    const proxy = await startFlakyProxy(upstream, null);
+    t.after(() => proxy.stop());
+    const repo = `rest:${proxy.url}/flaky/`;
+    await arcaOk(['init'], { repo, passwordFile: pw });
+    await useCheapKey(target.open('flaky'), password);
+    const plan = (seed: number) => ({
+      seed,
+      errorRate: 0.12,
+      dropRate: 0.08,
+      dropRequestRate: 0.05,
+      delayRate: 0.2,
+      maxDelayMs: 150,
+      maxFaults: 12,
+    });
+    proxy.setPlan(plan(1));
+    await arcaOk(['--no-cache', 'backup', src], { repo, passwordFile: pw });
+    const backupFaults = proxy.faults.filter((f) => f.kind !== 'delay').length;
+    proxy.setPlan(plan(2));
+    const dest = path.join(root, 'flaky-restored');
+    await arcaOk(['--no-cache', 'restore', 'latest', '--target', dest], { repo, passwordFile: pw });
+    assert.deepEqual(await compareTrees(src, path.join(dest, src)), []);
+    proxy.setPlan(plan(3));
+    const check = await arca(['--no-cache', 'check', '--read-data'], { repo, passwordFile: pw });
+    assert.equal(check.code, 0, check.err);
+    assert.ok(backupFaults > 0, 'the proxy injected faults during the backup');
+    assert.ok(proxy.faults.filter((f) => f.kind !== 'delay').length > backupFaults, 'and later');
+    assert.match(check.err, /retrying/, 'retries are reported');
+    // The repository is valid for restic as well (straight to the server, no faults).
+    proxy.setPlan(null);
+    const rcheck = await restic(['check', '--read-data'], {
+      repo: target.location('flaky'),
+      passwordFile: pw,
+    });
+    assert.match(rcheck.stdout, /no errors were found/);
+    assert.equal((await resticSnapshotsJson(target.location('flaky'), pw)).length, 1);
+  });
+});
