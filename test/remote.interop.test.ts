@@ -15,8 +15,9 @@ import { arca, arcaOk } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
 import { startFlakyProxy } from './support/flaky-proxy.js';
-import { type RemoteTarget, restTarget } from './support/remote-target.js';
+import { type RemoteTarget, restTarget, s3Target, sftpTarget } from './support/remote-target.js';
 import { restic, resticSnapshotsJson, writePasswordFile } from './support/restic.js';
+import { skipUnlessSshd } from './support/sshd.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
 import { skipUnless } from './support/tools.js';
 
@@ -33,8 +34,8 @@ async function makeSource(root: string): Promise<string> {
 }
 
 /** The end-to-end cases every remote kind passes. */
-function remoteInterop(start: () => Promise<RemoteTarget>, skip: string | false): void {
-  describe('remote repository', { skip }, () => {
+function remoteInterop(kind: string, start: () => Promise<RemoteTarget>, skip: string | false): void {
+  describe(`remote repository: ${kind}`, { skip }, () => {
     let target: RemoteTarget;
     let root: string;
     let pw: string;
@@ -144,7 +145,9 @@ function remoteInterop(start: () => Promise<RemoteTarget>, skip: string | false)
   });
 }
 
-remoteInterop(restTarget, skipUnless('restic', 'restic') || skipUnless('rclone', 'rclone'));
+remoteInterop('rest', restTarget, skipUnless('restic', 'restic') || skipUnless('rclone', 'rclone'));
+remoteInterop('sftp', sftpTarget, skipUnless('restic', 'restic') || skipUnlessSshd());
+remoteInterop('s3', s3Target, skipUnless('restic', 'restic'));
 
 describe('REST through a proxy: cache and faults', {
   skip: skipUnless('restic', 'restic') || skipUnless('rclone', 'rclone'),

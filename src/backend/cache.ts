@@ -28,7 +28,7 @@ export class CachedBackend implements Backend {
   private dir: string | undefined;
   private isMetadataPack: (name: string) => boolean = () => false;
   private readonly verified = new Set<string>();
-  private readonly fetching = new Map<string, Promise<void>>();
+  private readonly fetching = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly inner: Backend,
@@ -40,13 +40,22 @@ export class CachedBackend implements Backend {
     return this.inner.location;
   }
 
-  /** Starts caching for the repository with this ID. */
+  /**
+   * Starts caching for the repository with this ID. A cache directory that cannot be made
+   * (read-only home, a file in the way) leaves the backend uncached, as restic does: the
+   * cache only saves downloads, it is never needed.
+   */
   async attach(repositoryId: string): Promise<void> {
     if (!/^[0-9a-f]{64}$/.test(repositoryId)) return;
-    await fsp.mkdir(this.root, { recursive: true, mode: 0o700 });
-    await writeIfMissing(path.join(this.root, 'CACHEDIR.TAG'), cacheDirTag);
-    this.dir = path.join(this.root, repositoryId);
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const dir = path.join(this.root, repositoryId);
+    try {
+      await fsp.mkdir(this.root, { recursive: true, mode: 0o700 });
+      await writeIfMissing(path.join(this.root, 'CACHEDIR.TAG'), cacheDirTag);
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      this.dir = dir;
+    } catch (err) {
+      if (!isSystemError(err)) throw err;
+    }
   }
 
   /** Says which packs hold metadata (trees) and are worth keeping whole in the cache. */
@@ -63,20 +72,20 @@ export class CachedBackend implements Backend {
     if (file === undefined) return this.inner.load(h, offset, length);
     const whole = offset === 0 && length === undefined;
     if (h.type !== 'data' && !whole) return this.inner.load(h, offset, length);
-    await this.ensureCached(h, file);
-    try {
-      return await readRange(file, offset, length);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-      return this.inner.load(h, offset, length);
+    if (await this.ensureCached(h, file)) {
+      try {
+        return await readRange(file, offset, length);
+      } catch (err) {
+        if (!isSystemError(err)) throw err;
+      }
     }
+    return this.inner.load(h, offset, length);
   }
 
   async save(h: Handle, data: Buffer): Promise<void> {
     await this.inner.save(h, data);
     const file = this.cachedPath(h);
-    if (file !== undefined && cachedTypes.has(h.type)) {
-      await storeAtomically(file, data);
+    if (file !== undefined && cachedTypes.has(h.type) && (await storeAtomically(file, data))) {
       this.verified.add(file);
     }
   }
@@ -112,32 +121,35 @@ export class CachedBackend implements Backend {
     return path.join(this.dir, h.type, h.name.slice(0, 2), h.name);
   }
 
-  /** Makes sure a verified copy of the whole file is on disk (fetching it at most once at a time). */
-  private async ensureCached(h: Handle, file: string): Promise<void> {
-    if (this.verified.has(file)) return;
+  /**
+   * Makes sure a verified copy of the whole file is on disk (fetching it at most once at a
+   * time); false when there is none (a damaged download, a cache that cannot be written).
+   */
+  private async ensureCached(h: Handle, file: string): Promise<boolean> {
+    if (this.verified.has(file)) return true;
     let pending = this.fetching.get(file);
     if (pending === undefined) {
       pending = this.verifyOrFetch(h, file).finally(() => this.fetching.delete(file));
       this.fetching.set(file, pending);
     }
-    await pending;
+    return pending;
   }
 
-  private async verifyOrFetch(h: Handle, file: string): Promise<void> {
+  private async verifyOrFetch(h: Handle, file: string): Promise<boolean> {
     try {
       if (sha256(await fsp.readFile(file)) === h.name) {
         this.verified.add(file);
-        return;
+        return true;
       }
       await fsp.rm(file, { force: true });
     } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
+      if (!isSystemError(err)) throw err;
     }
     const data = await this.inner.load(h);
     // A damaged download is not cached; the caller's own checks report it.
-    if (sha256(data) !== h.name) return;
-    await storeAtomically(file, data);
+    if (sha256(data) !== h.name || !(await storeAtomically(file, data))) return false;
     this.verified.add(file);
+    return true;
   }
 
   private async evict(type: FileType, present: ReadonlySet<string>): Promise<void> {
@@ -186,11 +198,24 @@ async function readRange(file: string, offset: number, length: number | undefine
   }
 }
 
-async function storeAtomically(file: string, data: Buffer): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+/** Writes a cache file; false when the cache cannot take it (full disk, permissions), which is no error. */
+async function storeAtomically(file: string, data: Buffer): Promise<boolean> {
   const tmp = path.join(path.dirname(file), `.tmp-${randomBytes(8).toString('hex')}`);
-  await fsp.writeFile(tmp, data, { mode: 0o600 });
-  await fsp.rename(tmp, file);
+  try {
+    await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await fsp.writeFile(tmp, data, { mode: 0o600 });
+    await fsp.rename(tmp, file);
+    return true;
+  } catch (err) {
+    if (!isSystemError(err)) throw err;
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+    return false;
+  }
+}
+
+/** A failure of the filesystem under the cache (ENOENT, EACCES, ENOSPC…), as opposed to a bug. */
+function isSystemError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
 async function writeIfMissing(file: string, text: string): Promise<void> {

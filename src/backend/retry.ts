@@ -15,6 +15,9 @@ export interface RetryPolicy {
 /** restic's patience, roughly: about ten attempts over a few minutes before giving up. */
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 60_000 };
 
+/** Attempts for a file whose content did not match its name. */
+const corruptAttempts = 3;
+
 /** Told about each retry, e.g. to print a warning. */
 export type RetryListener = (what: string, attempt: number, err: Error, delayMs: number) => void;
 
@@ -123,7 +126,10 @@ export class RetryBackend implements Backend {
   /** Rethrows `err` unless it is transient and attempts remain; otherwise waits before the next. */
   private async backOff(what: string, attempt: number, err: unknown): Promise<void> {
     if (!(err instanceof ArcaError) || !err.transient) throw err;
-    if (attempt >= this.policy.maxAttempts) {
+    // Damage may be in transit (worth another try) or at rest (no try will help): a few only.
+    const bound =
+      err.code === 'corrupt' ? Math.min(corruptAttempts, this.policy.maxAttempts) : this.policy.maxAttempts;
+    if (attempt >= bound) {
       throw new ArcaError(
         err.code === 'corrupt' ? 'corrupt' : 'io',
         `${err.message} (gave up after ${attempt} attempts)`,

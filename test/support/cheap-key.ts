@@ -14,13 +14,17 @@ import { Repository } from '../../src/repo/repository.js';
 export const cheapKdf = { N: 1024, r: 8, p: 1 };
 
 /**
- * Swaps every key of the repository at `repo` (a local directory, or any backend) for one
- * cheap key that opens with `password`.
+ * Swaps every key of the repository at `repo` (a local directory, or any backend, which is
+ * closed afterwards) for one cheap key that opens with `password`.
  */
 export async function useCheapKey(repo: string | Backend, password: string): Promise<void> {
   const backend = typeof repo === 'string' ? new LocalBackend(repo) : repo;
-  const opened = await Repository.open(backend, password);
-  const old = await opened.listIds('keys');
-  await addKey(backend, opened.key, password, cheapKdf);
-  for (const id of old) await backend.remove({ type: 'keys', name: id });
+  try {
+    const opened = await Repository.open(backend, password);
+    const old = await opened.listIds('keys');
+    await addKey(backend, opened.key, password, cheapKdf);
+    for (const id of old) await backend.remove({ type: 'keys', name: id });
+  } finally {
+    await backend.close();
+  }
 }

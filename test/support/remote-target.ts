@@ -6,6 +6,8 @@
 import type { Backend } from '../../src/backend/backend.js';
 import { openBackend } from '../../src/backend/location.js';
 import { startRestServer } from './rest-server.js';
+import { startS3Server } from './s3server.js';
+import { startSshd } from './sshd.js';
 
 export interface RemoteTarget {
   kind: string;
@@ -37,6 +39,55 @@ export async function restTarget(): Promise<RemoteTarget> {
     resticArgs: [],
     resticEnv: {},
     open: (name) => openBackend(location(name)),
+    stop: () => server.stop(),
+  };
+}
+
+/**
+ * OpenSSH's sshd on a free port. arca gets the key and known_hosts file through `-o`;
+ * restic runs `ssh` with the same key and known_hosts file.
+ */
+export async function sftpTarget(): Promise<RemoteTarget> {
+  const sshd = await startSshd();
+  const location = (name: string): string =>
+    `sftp://${sshd.user}@${sshd.host}:${sshd.port}/${sshd.root}/${name}`;
+  const extended = { 'sftp.identity': sshd.identityFile, 'sftp.known-hosts': sshd.knownHostsFile };
+  const ssh = [
+    'ssh',
+    `-i ${sshd.identityFile}`,
+    `-p ${sshd.port}`,
+    `-o UserKnownHostsFile=${sshd.knownHostsFile}`,
+    '-o StrictHostKeyChecking=yes',
+    '-o BatchMode=yes',
+    `${sshd.user}@${sshd.host}`,
+    '-s sftp',
+  ].join(' ');
+  return {
+    kind: 'sftp',
+    location,
+    arcaArgs: Object.entries(extended).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
+    arcaEnv: {},
+    resticRepo: (name) => `sftp:${sshd.user}@${sshd.host}:${sshd.root}/${name}`,
+    resticArgs: ['-o', `sftp.command=${ssh}`],
+    resticEnv: {},
+    open: (name) => openBackend(location(name), { extended }),
+    stop: () => sshd.stop(),
+  };
+}
+
+/** s3rver (an S3-compatible server from npm) in a child process, path-style addressing. */
+export async function s3Target(): Promise<RemoteTarget> {
+  const server = await startS3Server();
+  const location = (name: string): string => `s3:${server.endpoint}/arca-e2e/${name}`;
+  return {
+    kind: 's3',
+    location,
+    arcaArgs: [],
+    arcaEnv: server.env,
+    resticRepo: location,
+    resticArgs: [],
+    resticEnv: server.env,
+    open: (name) => openBackend(location(name), { env: server.env }),
     stop: () => server.stop(),
   };
 }
