@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { Backend, FileInfo, FileType, Handle } from './backend.js';
+import { readAt, readdirOrEmpty, sha256Hex } from './files.js';
 
 /** The types whose files are cached whole: small, read by almost every command. */
 const cachedTypes = new Set<FileType>(['snapshots', 'index']);
@@ -137,7 +138,7 @@ export class CachedBackend implements Backend {
 
   private async verifyOrFetch(h: Handle, file: string): Promise<boolean> {
     try {
-      if (sha256(await fsp.readFile(file)) === h.name) {
+      if (sha256Hex(await fsp.readFile(file)) === h.name) {
         this.verified.add(file);
         return true;
       }
@@ -147,7 +148,7 @@ export class CachedBackend implements Backend {
     }
     const data = await this.inner.load(h);
     // A damaged download is not cached; the caller's own checks report it.
-    if (sha256(data) !== h.name || !(await storeAtomically(file, data))) return false;
+    if (sha256Hex(data) !== h.name || !(await storeAtomically(file, data))) return false;
     this.verified.add(file);
     return true;
   }
@@ -172,10 +173,6 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv, home: string): string {
   return path.join(base, 'arca');
 }
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 async function readRange(file: string, offset: number, length: number | undefined): Promise<Buffer> {
   const fh = await fsp.open(file, 'r');
   try {
@@ -185,14 +182,7 @@ async function readRange(file: string, offset: number, length: number | undefine
     if (offset + want > size) {
       throw Object.assign(new Error('range beyond the cached file'), { code: 'ENOENT' });
     }
-    const buf = Buffer.allocUnsafe(want);
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
+    return await readAt(fh, offset, want);
   } finally {
     await fh.close();
   }
@@ -223,14 +213,5 @@ async function writeIfMissing(file: string, text: string): Promise<void> {
     await fsp.writeFile(file, text, { flag: 'wx' });
   } catch (err) {
     if (!isErrno(err, 'EEXIST')) throw err;
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await fsp.readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [];
-    throw err;
   }
 }

@@ -10,6 +10,7 @@ import {
   type Handle,
   listableTypes,
 } from './backend.js';
+import { readAt, readdirOrEmpty } from './files.js';
 
 /** A repository in a directory of the local filesystem, laid out exactly as restic lays it out. */
 export class LocalBackend implements Backend {
@@ -54,13 +55,8 @@ export class LocalBackend implements Backend {
     try {
       if (offset === 0 && length === undefined) return await fh.readFile();
       const want = length ?? (await fh.stat()).size - offset;
-      const buf = Buffer.allocUnsafe(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
+      const buf = await readAt(fh, offset, want);
+      const got = buf.length;
       if (got < want) {
         throw new ArcaError(
           'corrupt',
@@ -138,15 +134,6 @@ export class LocalBackend implements Backend {
   }
 
   async close(): Promise<void> {}
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return (await fsp.readdir(dir)).sort();
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return [];
-    throw err;
-  }
 }
 
 function notFoundOr(err: unknown, h: Handle): unknown {

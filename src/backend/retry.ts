@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { ArcaError } from '../errors.js';
 import { type Backend, describeHandle, type FileInfo, type FileType, type Handle } from './backend.js';
+import { sha256Hex } from './files.js';
 
 /** How often and how patiently transient failures are retried. */
 export interface RetryPolicy {
@@ -61,7 +61,7 @@ export class RetryBackend implements Backend {
     const whole = (offset ?? 0) === 0 && length === undefined;
     return this.retry(`load ${describeHandle(h)}`, async () => {
       const data = await this.inner.load(h, offset, length);
-      if (whole && h.type !== 'config' && sha256(data) !== h.name) {
+      if (whole && h.type !== 'config' && sha256Hex(data) !== h.name) {
         throw new ArcaError('corrupt', `${describeHandle(h)}: content does not match its name (SHA-256)`, {
           transient: true,
         });
@@ -143,8 +143,4 @@ export class RetryBackend implements Backend {
     this.onRetry(what, attempt, err, delay);
     await this.sleep(delay);
   }
-}
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
