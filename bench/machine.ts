@@ -79,18 +79,23 @@ export async function describeEnvironment(o: {
 /**
  * Copies arca's build (package.json, binding.gyp, bin/, dist/src/, build/Release/) to `dest`,
  * with node_modules linked, so a rebuild of the shared tree during a long run cannot change
- * or break the arca being measured. Returns the copy's entry point and a hash of its files.
+ * or break the arca being measured. `dist` is the compiled tree whose `src/` is copied
+ * (default `<root>/dist`; another one, e.g. a private `tsc --outDir`, lands at the same place
+ * in the copy). Returns the copy's entry point and a hash of its files.
  */
-export async function freezeArca(root: string, dest: string): Promise<{ bin: string; hash: string }> {
+export async function freezeArca(
+  root: string,
+  dest: string,
+  dist = path.join(root, 'dist'),
+): Promise<{ bin: string; hash: string }> {
   await mkdir(dest, { recursive: true });
-  for (const rel of [
-    'package.json',
-    'binding.gyp',
-    'bin',
-    path.join('dist', 'src'),
-    path.join('build', 'Release'),
-  ]) {
-    const from = path.join(root, rel);
+  for (const [from, rel] of [
+    [path.join(root, 'package.json'), 'package.json'],
+    [path.join(root, 'binding.gyp'), 'binding.gyp'],
+    [path.join(root, 'bin'), 'bin'],
+    [path.join(dist, 'src'), path.join('dist', 'src')],
+    [path.join(root, 'build', 'Release'), path.join('build', 'Release')],
+  ] as const) {
     if (!existsSync(from)) continue;
     await mkdir(path.dirname(path.join(dest, rel)), { recursive: true });
     await cp(from, path.join(dest, rel), { recursive: true, preserveTimestamps: true });

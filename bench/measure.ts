@@ -35,10 +35,20 @@ const tailBytes = 4096;
 
 /** Process groups started here and still running, so an interrupt can end them. */
 const running = new Set<number>();
+/** Set by killRunning: no child starts after an interrupt, while the harness shuts down. */
+let refusing = false;
 
-/** Kills every process group this module started that is still running. */
+/**
+ * Kills every process group this module started that is still running, and makes later
+ * measure/runQuiet calls fail at once instead of starting a child.
+ */
 export function killRunning(): void {
+  refusing = true;
   for (const pid of running) killGroup(pid);
+}
+
+function refuseAfterInterrupt(cmd: string): void {
+  if (refusing) throw new Error(`interrupted: not starting ${cmd}`);
 }
 
 /** Throws with an install hint when GNU time is missing. */
@@ -54,6 +64,7 @@ export function requireGnuTime(): void {
  */
 export async function measure(cmd: string, args: string[], o: MeasureOptions): Promise<Measurement> {
   await rm(o.timeFile, { force: true });
+  refuseAfterInterrupt(cmd);
   const started = process.hrtime.bigint();
   const child = spawn(gnuTime, ['-f', '%e %U %S %M', '-o', o.timeFile, cmd, ...args], {
     env: o.env,
@@ -133,6 +144,7 @@ export function runQuiet(
   o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number; inheritStderr?: boolean },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
+    refuseAfterInterrupt(cmd);
     const child = spawn(cmd, args, {
       env: o.env ?? process.env,
       cwd: o.cwd,

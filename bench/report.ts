@@ -1,5 +1,6 @@
 import type { Dataset, SetName } from './datasets.js';
 import type { ManifestDiff } from './manifest.js';
+import type { RemoteKind } from './remote.js';
 import { type StepName, stepNames, stepTitles, type ToolName } from './tools.js';
 
 /** Outcome of one measured step. */
@@ -23,6 +24,8 @@ export interface StepRecord {
 /** One tool's run over one data set. */
 export interface RunRecord {
   set: SetName;
+  /** The server the repository was on; absent for a local repository. */
+  remote?: RemoteKind;
   tool: ToolName;
   run: number;
   /** False when the restored tree differs from the source (or no restore happened). */
@@ -111,6 +114,8 @@ export function fmtRatio(a: number, b: number): string {
 /** What one data set's section of the report says. */
 export interface SetSection {
   dataset: Dataset;
+  /** The server the repositories were on; absent for local repositories. */
+  remote?: RemoteKind;
   runs: RunRecord[];
   runsPerTool: number;
 }
@@ -126,7 +131,7 @@ export function setMarkdown(sec: SetSection): string {
   const of = (tool: ToolName) => runs.filter((r) => r.tool === tool);
   const lines: string[] = [];
   lines.push(
-    `### ${d.name}: ${fmtBytes(d.bytes)}, ${d.files.toLocaleString('en')} files, ${d.dirs.toLocaleString('en')} dirs, ${d.symlinks} symlinks`,
+    `### ${d.name}${sec.remote ? ` via ${sec.remote}` : ''}: ${fmtBytes(d.bytes)}, ${d.files.toLocaleString('en')} files, ${d.dirs.toLocaleString('en')} dirs, ${d.symlinks} symlinks`,
   );
   lines.push('');
   lines.push(

@@ -17,6 +17,14 @@ import { buildManifest, compareManifests } from './manifest.js';
 import { killRunning, measure, requireGnuTime, runQuiet } from './measure.js';
 import { profileMarkdown, summariseProfileFile } from './profile_summary.js';
 import {
+  type RemoteKind,
+  type RunningRemote,
+  remoteKinds,
+  remoteRepoBytes,
+  removeRemoteRepo,
+  startRemote,
+} from './remote.js';
+import {
   fmtBytes,
   fmtRss,
   fmtSec,
@@ -51,6 +59,10 @@ Runs arca and restic on the same data sets, interleaved, and reports medians and
   --tools LIST     arca,restic (default both)
   --seed N         mutate.sh seed for the ~1% change (default 1)
   --restic PATH    restic binary (default /usr/bin/restic)
+  --remote LIST    also run every data set with the repositories on a server on 127.0.0.1:
+                   sftp (OpenSSH sshd), s3 (s3rver), rest (rclone serve restic); default none
+  --arca-dist DIR  the compiled tree whose src/ is measured (default the one this bench runs
+                   from, else <project>/dist), e.g. a private build: npx tsc -p . --outDir DIR
   --cpu-prof       run arca under node --cpu-prof and summarise where each step spends its time
                    (profiling slows arca: do not read those timings as a comparison)
   --help
@@ -69,19 +81,34 @@ interface Options {
   seed: number;
   resticBin: string;
   cpuProf: boolean;
+  remotes: RemoteKind[];
+  arcaDist: string;
 }
 
-/** The project root: the nearest directory above this file with arca's package.json. */
+/** The directory this script runs from: `<dist>/bench`. */
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * The project root: the nearest directory with arca's package.json above this file or,
+ * for a bench compiled outside the project (`tsc --outDir /elsewhere`), above the current
+ * directory.
+ */
 function findRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'arca')
-      return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('cannot find the arca project root above the bench script');
-    dir = up;
+  for (const start of [benchDir, process.cwd()]) {
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      const pkg = path.join(dir, 'package.json');
+      if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'arca')
+        return dir;
+      if (path.dirname(dir) === dir) break;
+    }
   }
+  throw new Error('cannot find the arca project root above the bench script or the current directory');
+}
+
+/** The compiled tree to measure by default: the one the bench was compiled into, if it holds arca. */
+function defaultArcaDist(root: string): string {
+  const own = path.dirname(benchDir);
+  return existsSync(path.join(own, 'src', 'cli', 'main.js')) ? own : path.join(root, 'dist');
 }
 
 function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
@@ -114,6 +141,8 @@ function parseOptions(argv: string[], root: string): Options | undefined {
       seed: { type: 'string' },
       restic: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
+      remote: { type: 'string' },
+      'arca-dist': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -134,6 +163,8 @@ function parseOptions(argv: string[], root: string): Options | undefined {
     seed: v.seed ? positive(v.seed, '--seed') : 1,
     resticBin: v.restic ?? '/usr/bin/restic',
     cpuProf: v['cpu-prof'] === true,
+    remotes: [...new Set(list(v.remote ?? '', remoteKinds, 'remote'))],
+    arcaDist: path.resolve(v['arca-dist'] ?? defaultArcaDist(root)),
   };
 }
 
@@ -173,8 +204,15 @@ function failReason(m: Awaited<ReturnType<typeof measure>>, timeoutMs: number): 
  * back up three times (first, unchanged, after mutate.sh), restore into an empty target
  * and compare it with the source, then check --read-data.
  */
-async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): Promise<RunRecord> {
-  const runDir = path.join(ctx.workDir, ds.name, `${tool}-${run}`);
+async function runOne(
+  ds: Dataset,
+  tool: ToolName,
+  run: number,
+  ctx: Context,
+  remote?: RunningRemote,
+): Promise<RunRecord> {
+  const kind = remote?.server.kind;
+  const runDir = path.join(ctx.workDir, ds.name, kind ? `${kind}-${tool}-${run}` : `${tool}-${run}`);
   const p: RunPaths = {
     repo: path.join(runDir, 'repo'),
     cacheDir: path.join(runDir, 'cache'),
@@ -185,10 +223,22 @@ async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): P
     source: path.join(ctx.workDir, 'data', ds.name),
     target: path.join(ctx.workDir, 'restore'),
   };
-  const rec: RunRecord = { set: ds.name, tool, run, valid: false, steps: [] };
-  const label = `${ds.name} ${tool} run ${run}`;
+  // A fresh repository per tool and run; each server holds one data set's runs at a time.
+  if (remote) p.remote = { server: remote.server, name: `${ds.name}-${tool}-${run}` };
+  const rec: RunRecord = {
+    set: ds.name,
+    ...(kind ? { remote: kind } : {}),
+    tool,
+    run,
+    valid: false,
+    steps: [],
+  };
+  const label = `${ds.name}${kind ? ` via ${kind}` : ''} ${tool} run ${run}`;
   const setup: ToolSetup = ctx.profileRoot
-    ? { ...ctx.setup, cpuProfDir: path.join(ctx.profileRoot, `${ds.name}-${tool}-${run}`) }
+    ? {
+        ...ctx.setup,
+        cpuProfDir: path.join(ctx.profileRoot, `${ds.name}-${kind ? `${kind}-` : ''}${tool}-${run}`),
+      }
     : ctx.setup;
   const skip = (steps: readonly StepName[], reason: string): void => {
     for (const step of steps)
@@ -219,7 +269,10 @@ async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): P
       s.reason = failReason(m, ctx.opts.timeoutMs);
       s.outputTail = m.outputTail;
     }
-    if (name.startsWith('backup')) s.repoBytes = await dirBytes(p.repo).catch(() => Number.NaN);
+    if (name.startsWith('backup')) {
+      const bytes = p.remote ? remoteRepoBytes(p.remote.server, p.remote.name) : dirBytes(p.repo);
+      s.repoBytes = await bytes.catch(() => Number.NaN);
+    }
     rec.steps.push(s);
     log(
       `${label}: ${stepTitles[name]} ${s.status} ${fmtSec(m.wall)} wall, ${fmtSec(m.user + m.sys)} CPU, ` +
@@ -238,17 +291,17 @@ async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): P
   } catch (err) {
     rec.error = `preparing the data copy failed: ${(err as Error).message}`;
     skip(stepNames, 'data copy failed');
-    return rec;
+    return finish(rec, runDir, ctx, p);
   }
 
   if ((await step('init')).status !== 'ok') {
     skip(stepNames.slice(1), 'init failed');
-    return finish(rec, runDir, ctx);
+    return finish(rec, runDir, ctx, p);
   }
   if ((await step('backup-first')).status !== 'ok') {
     // A later backup would be a first backup again: its time would mislead.
     skip(['backup-nochange', 'backup-change', 'restore', 'check'], 'first backup failed');
-    return finish(rec, runDir, ctx);
+    return finish(rec, runDir, ctx, p);
   }
   await step('backup-nochange');
   try {
@@ -259,7 +312,7 @@ async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): P
     rec.error = `mutate.sh failed: ${(err as Error).message}`;
     skip(['backup-change', 'restore'], 'mutate.sh failed');
     await step('check');
-    return finish(rec, runDir, ctx);
+    return finish(rec, runDir, ctx, p);
   }
   await step('backup-change');
 
@@ -283,11 +336,18 @@ async function runOne(ds: Dataset, tool: ToolName, run: number, ctx: Context): P
   }
   await rm(p.target, { recursive: true, force: true });
   await step('check');
-  return finish(rec, runDir, ctx);
+  return finish(rec, runDir, ctx, p);
 }
 
-async function finish(rec: RunRecord, runDir: string, ctx: Context): Promise<RunRecord> {
-  if (!ctx.opts.keep) await rm(runDir, { recursive: true, force: true });
+async function finish(rec: RunRecord, runDir: string, ctx: Context, p: RunPaths): Promise<RunRecord> {
+  if (ctx.opts.keep) return rec;
+  await rm(runDir, { recursive: true, force: true });
+  if (p.remote) {
+    const { server, name } = p.remote;
+    await removeRemoteRepo(server, name).catch((err: unknown) =>
+      log(`cannot remove repository ${name} from the ${server.kind} server: ${(err as Error).message}`),
+    );
+  }
   return rec;
 }
 
@@ -321,6 +381,7 @@ function header(o: {
   workDir: string;
   datasets: Dataset[];
   source: string;
+  remotes: RunningRemote[];
 }): string {
   const e = o.env;
   const lines = [
@@ -331,7 +392,7 @@ function header(o: {
     `- work directory (data copies, repositories, restore targets, restic cache): ${o.workDir} on ${e.workFs}`,
     `- versions: node ${e.node}; ${e.restic}; arca ${e.arcaVersion} at ${e.arcaCommit}` +
       (e.arcaChangedFiles.length ? ` (uncommitted changes in ${e.arcaChangedFiles.join(', ')})` : '') +
-      `; arca measured as built in dist/ at the start, run from a copy in the work directory (sha256 ${e.arcaBuild.slice(0, 12)})`,
+      `; arca measured as built in ${o.opts.arcaDist} at the start, run from a copy in the work directory (sha256 ${e.arcaBuild.slice(0, 12)})`,
     `- ${o.opts.runs} run(s) per tool and data set, interleaved (${o.opts.tools.join(', ')} per round); child timeout ${o.opts.timeoutMs / 1000} s`,
     '- same conditions: one password file for both (ARCA_PASSWORD_FILE / RESTIC_PASSWORD_FILE); `-q`; TMPDIR in the work directory; ' +
       'restic gets a fresh `--cache-dir` per run inside the work directory, kept across that run’s steps (restic’s normal use; arca keeps no cache); ' +
@@ -342,6 +403,15 @@ function header(o: {
     '- the machine is shared with other engineers’ test runs (2 cores): figures are noisy, ' +
       'compare only figures taken side by side in one run',
   ];
+  if (o.remotes.length > 0) {
+    lines.push(
+      '- remote repositories: every data set runs again (after the local runs) with both tools’ repositories ' +
+        'on one server per kind, started for the whole bench, its files in the work directory; ' +
+        'there arca also gets a fresh `--cache-dir` per run, like restic; repository size = files on the server ' +
+        '(S3: the objects’ sizes)',
+    );
+    for (const r of o.remotes) lines.push(`  - ${r.server.kind}: ${r.description}`);
+  }
   if (o.opts.cpuProf)
     lines.push('- **arca ran under `node --cpu-prof`: its timings include profiler overhead**');
   lines.push('', '| data set | bytes | files | dirs | symlinks | path |', '|---|---:|---:|---:|---:|---|');
@@ -357,8 +427,8 @@ async function main(argv: string[]): Promise<number> {
   const opts = parseOptions(argv, root);
   if (!opts) return 0;
   requireGnuTime();
-  if (!existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js')))
-    throw new Error('arca is not built: run `npx tsc -p .` first');
+  if (!existsSync(path.join(opts.arcaDist, 'src', 'cli', 'main.js')))
+    throw new Error(`arca is not built in ${opts.arcaDist}: run \`npx tsc -p .\` first`);
   if (opts.tools.includes('restic') && !existsSync(opts.resticBin))
     throw new Error(`restic not found at ${opts.resticBin} (apt-get install -y restic, or --restic PATH)`);
   const mutateScript = path.join(sharedBenchDir(root), 'mutate.sh');
@@ -374,10 +444,23 @@ async function main(argv: string[]): Promise<number> {
   const cleanup = (): void => {
     if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
   };
+  // The servers for --remote, started once for the whole run; stopped at the end, on failure
+  // and on an interrupt (they are children of this process).
+  const remotes: RunningRemote[] = [];
+  let starting: Promise<unknown> = Promise.resolve();
+  let interrupted = false;
+  const stopRemotes = async (): Promise<void> => {
+    await Promise.allSettled(remotes.splice(0).map((r) => r.stop()));
+  };
   const onSignal = (): void => {
+    if (interrupted) return;
+    interrupted = true;
     killRunning();
-    cleanup();
-    process.exit(130);
+    const bound = new Promise((resolve) => setTimeout(resolve, 15_000).unref());
+    void Promise.race([starting.catch(() => undefined).then(stopRemotes), bound]).finally(() => {
+      cleanup();
+      process.exit(130);
+    });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -385,54 +468,83 @@ async function main(argv: string[]): Promise<number> {
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const fileStamp = stamp.replace(/:/g, '-');
   const resultsDir = path.join(root, 'bench-results');
-  await mkdir(resultsDir, { recursive: true });
-  const passwordFile = path.join(workDir, 'password');
-  await writeFile(passwordFile, 'arca-bench-password\n', { mode: 0o600 });
-  // Other work in the same tree may rebuild dist/ during a long run: measure a frozen copy.
-  const frozen = await freezeArca(root, path.join(workDir, 'arca'));
-  const env = await describeEnvironment({ root, arcaBin: frozen.bin, resticBin: opts.resticBin, workDir });
-  env.arcaBuild = frozen.hash;
-  if (env.arcaVersion.startsWith('unknown')) {
-    cleanup();
-    throw new Error(
-      `the arca build in dist/ does not start (${env.arcaVersion}): rebuild it with \`npx tsc -p .\``,
-    );
-  }
-  const ctx: Context = {
-    root,
-    opts,
-    workDir,
-    passwordFile,
-    setup: { arcaBin: frozen.bin, resticBin: opts.resticBin },
-    mutateScript,
-    profileRoot: opts.cpuProf ? path.join(resultsDir, `cpuprof-${fileStamp}`) : undefined,
-  };
-
-  const md: string[] = [
-    header({ stamp, argv, env, opts, workDir, datasets, source: path.join(workDir, 'data', '<set>') }),
-  ];
-  process.stdout.write(`${md[0]}\n`);
   const runs: RunRecord[] = [];
   try {
-    for (const ds of datasets) {
-      log(`data set ${ds.name}: ${fmtBytes(ds.bytes)}, ${ds.files} files`);
-      const setRuns: RunRecord[] = [];
-      for (let run = 1; run <= opts.runs; run++) {
-        for (const tool of opts.tools) {
-          try {
-            setRuns.push(await runOne(ds, tool, run, ctx));
-          } catch (err) {
-            // A harness failure in one run must not lose the others' measurements.
-            log(`${ds.name} ${tool} run ${run}: harness error ${(err as Error).stack ?? String(err)}`);
-            setRuns.push({ set: ds.name, tool, run, valid: false, error: String(err), steps: [] });
-          }
+    await mkdir(resultsDir, { recursive: true });
+    const passwordFile = path.join(workDir, 'password');
+    await writeFile(passwordFile, 'arca-bench-password\n', { mode: 0o600 });
+    // Other work in the same tree may rebuild dist/ during a long run: measure a frozen copy.
+    const frozen = await freezeArca(root, path.join(workDir, 'arca'), opts.arcaDist);
+    const env = await describeEnvironment({ root, arcaBin: frozen.bin, resticBin: opts.resticBin, workDir });
+    env.arcaBuild = frozen.hash;
+    if (env.arcaVersion.startsWith('unknown')) {
+      throw new Error(
+        `the arca build in ${opts.arcaDist} does not start (${env.arcaVersion}): rebuild it with \`npx tsc -p .\``,
+      );
+    }
+    starting = (async () => {
+      for (const kind of opts.remotes) {
+        if (interrupted) return;
+        log(`starting the ${kind} server`);
+        try {
+          remotes.push(await startRemote(kind, path.join(workDir, 'servers')));
+        } catch (err) {
+          throw new Error(`cannot start the ${kind} server: ${(err as Error).message}`);
         }
       }
+    })();
+    await starting;
+    const servers = remotes.map((r) => ({ kind: r.server.kind, description: r.description }));
+    const ctx: Context = {
+      root,
+      opts,
+      workDir,
+      passwordFile,
+      setup: { arcaBin: frozen.bin, resticBin: opts.resticBin },
+      mutateScript,
+      profileRoot: opts.cpuProf ? path.join(resultsDir, `cpuprof-${fileStamp}`) : undefined,
+    };
+
+    const md: string[] = [
+      header({
+        stamp,
+        argv,
+        env,
+        opts,
+        workDir,
+        datasets,
+        source: path.join(workDir, 'data', '<set>'),
+        remotes,
+      }),
+    ];
+    process.stdout.write(`${md[0]}\n`);
+    // Local repositories first (undefined), then each server.
+    const wheres = [undefined, ...remotes];
+    for (const ds of datasets) {
+      log(`data set ${ds.name}: ${fmtBytes(ds.bytes)}, ${ds.files} files`);
+      for (const remote of wheres) {
+        const kind = remote?.server.kind;
+        const setRuns: RunRecord[] = [];
+        for (let run = 1; run <= opts.runs; run++) {
+          for (const tool of opts.tools) {
+            try {
+              setRuns.push(await runOne(ds, tool, run, ctx, remote));
+            } catch (err) {
+              // A harness failure in one run must not lose the others' measurements.
+              log(
+                `${ds.name}${kind ? ` via ${kind}` : ''} ${tool} run ${run}: harness error ${(err as Error).stack ?? String(err)}`,
+              );
+              const rec: RunRecord = { set: ds.name, tool, run, valid: false, error: String(err), steps: [] };
+              setRuns.push(kind ? { ...rec, remote: kind } : rec);
+            }
+          }
+        }
+        runs.push(...setRuns);
+        const section = setMarkdown({ dataset: ds, remote: kind, runs: setRuns, runsPerTool: opts.runs });
+        md.push(section);
+        process.stdout.write(`${section}\n`);
+      }
       await rm(path.join(workDir, 'data', ds.name), { recursive: true, force: true });
-      runs.push(...setRuns);
-      const section = setMarkdown({ dataset: ds, runs: setRuns, runsPerTool: opts.runs });
-      md.push(section);
-      process.stdout.write(`${section}\n`);
     }
     const loadAtEnd = os.loadavg();
     md.push(`Load average at the end: ${loadAtEnd.map((x) => x.toFixed(2)).join(' ')}\n`);
@@ -442,26 +554,30 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${prof}\n`);
     }
     const summary = datasets.flatMap((d) =>
-      opts.tools.flatMap((tool) =>
-        stepNames.map((step) => ({
-          set: d.name,
-          tool,
-          step,
-          ...summarise(
-            runs.filter((r) => r.set === d.name && r.tool === tool),
+      wheres.flatMap((where) =>
+        opts.tools.flatMap((tool) =>
+          stepNames.map((step) => ({
+            set: d.name,
+            ...(where ? { remote: where.server.kind } : {}),
+            tool,
             step,
-          ),
-        })),
+            ...summarise(
+              runs.filter((r) => r.set === d.name && r.remote === where?.server.kind && r.tool === tool),
+              step,
+            ),
+          })),
+        ),
       ),
     );
     const base = path.join(resultsDir, fileStamp);
     await writeFile(`${base}.md`, md.join('\n'));
     await writeFile(
       `${base}.json`,
-      `${JSON.stringify({ timestamp: stamp, argv, options: opts, environment: env, loadAtEnd, workDir, datasets, runs, summary }, null, 2)}\n`,
+      `${JSON.stringify({ timestamp: stamp, argv, options: opts, environment: env, servers, loadAtEnd, workDir, datasets, runs, summary }, null, 2)}\n`,
     );
     log(`results: ${base}.md and ${base}.json${opts.keep ? `; work directory kept: ${workDir}` : ''}`);
   } finally {
+    await stopRemotes();
     cleanup();
   }
   const bad = runs.filter((r) => !r.valid || r.steps.some((s) => s.status !== 'ok')).length;

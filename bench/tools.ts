@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { type RemoteServer, remoteRepo } from './remote.js';
 
 /** The tools compared, in the order they run within each round. */
 export const toolNames = ['arca', 'restic'] as const;
@@ -27,8 +28,14 @@ export const stepTitles: Record<StepName, string> = {
 
 /** Everything a tool's command line needs for one run. */
 export interface RunPaths {
+  /** The local repository directory (unused when `remote` is set). */
   repo: string;
-  /** restic's cache, fresh for every run and kept across that run's steps (restic's normal use). */
+  /** When set, the repository is `name` on this server instead of the local `repo`. */
+  remote?: { server: RemoteServer; name: string };
+  /**
+   * The cache, fresh for every run and kept across that run's steps (restic's normal use):
+   * restic's always, arca's over a remote (arca caches nothing for a local repository).
+   */
   cacheDir: string;
   /** TMPDIR of the child: on the same filesystem as the repository. */
   tmpDir: string;
@@ -57,12 +64,13 @@ export interface ToolSetup {
 
 /**
  * The environment both tools start from: the harness's own, less anything that would
- * change either tool's behaviour (repository, password, cache, Node and Go options).
+ * change either tool's behaviour (repository, password, cache, S3 credentials and region,
+ * Node and Go options).
  */
 export function baseEnv(tmpDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(RESTIC_|ARCA_|NODE_OPTIONS$|GOGC$|GOMAXPROCS$|GODEBUG$)/.test(k)) continue;
+    if (/^(RESTIC_|ARCA_|AWS_|NODE_OPTIONS$|GOGC$|GOMAXPROCS$|GODEBUG$)/.test(k)) continue;
     env[k] = v;
   }
   env.TMPDIR = tmpDir;
@@ -80,15 +88,24 @@ export function invocation(tool: ToolName, step: StepName, p: RunPaths, s: ToolS
     restore: ['restore', 'latest', '--target', p.target],
     check: ['check', '--read-data'],
   };
+  const where = p.remote
+    ? remoteRepo(p.remote.server, tool, p.remote.name)
+    : { repo: p.repo, args: [], env: {} };
+  Object.assign(env, where.env);
   if (tool === 'arca') {
     env.ARCA_PASSWORD_FILE = p.passwordFile;
     const node = s.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.cpuProfDir, step)] : [];
-    return { cmd: process.execPath, args: [...node, s.arcaBin, '-r', p.repo, '-q', ...stepArgs[step]], env };
+    const cache = p.remote ? ['--cache-dir', p.cacheDir] : [];
+    return {
+      cmd: process.execPath,
+      args: [...node, s.arcaBin, '-r', where.repo, ...where.args, ...cache, '-q', ...stepArgs[step]],
+      env,
+    };
   }
   env.RESTIC_PASSWORD_FILE = p.passwordFile;
   return {
     cmd: s.resticBin,
-    args: ['-r', p.repo, '--cache-dir', p.cacheDir, '-q', ...stepArgs[step]],
+    args: ['-r', where.repo, ...where.args, '--cache-dir', p.cacheDir, '-q', ...stepArgs[step]],
     env,
   };
 }

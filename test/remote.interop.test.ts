@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { arca, arcaOk } from './support/arca.js';
@@ -213,6 +213,41 @@ describe('REST through a proxy: cache and faults', {
     const mark4 = proxy.requests.length;
     await arcaOk(['--no-cache', 'ls', 'latest'], { repo, passwordFile: pw });
     assert.ok(gets(mark4).some((r) => r.path.includes('/index/')));
+
+    // check reads the server, not the cache: an index damaged there is found although the
+    // cached copy is good (and with --with-cache, as restic, it trusts the cached copy).
+    const onServer = path.join(target.dir('cached'), 'index', indexFile as string);
+    const original = await readFile(onServer);
+    await chmod(onServer, 0o600);
+    await writeFile(
+      onServer,
+      Buffer.concat([original.subarray(0, 40), Buffer.from([original[40]! ^ 1]), original.subarray(41)]),
+    );
+    const check = await arca(['--cache-dir', cache, 'check'], { repo, passwordFile: pw });
+    assert.equal(check.code, 1, check.out + check.err);
+    assert.match(check.out + check.err, /index/);
+    const cached = await arca(['--cache-dir', cache, 'check', '--with-cache'], { repo, passwordFile: pw });
+    assert.equal(cached.code, 0, cached.out + cached.err);
+    await writeFile(onServer, original);
+  });
+
+  test('a password in a location never reaches the output', async () => {
+    const secret = 'S3cretPW';
+    const url = new URL(target.location('x').slice('rest:'.length));
+    const withPassword = `rest:http://bob:${secret}@${url.host}/nothing-here/`;
+    const local = path.join(root, 'pw-local');
+    await arcaOk(['init'], { repo: local, passwordFile: pw });
+    const copied = await arca(['copy', '--from-repo', withPassword, '--from-password-file', pw], {
+      repo: local,
+      passwordFile: pw,
+    });
+    assert.equal(copied.code, 10, copied.err);
+    const direct = await arca(['snapshots'], { repo: withPassword, passwordFile: pw });
+    assert.equal(direct.code, 10, direct.err);
+    for (const r of [copied, direct]) {
+      assert.doesNotMatch(r.out + r.err, new RegExp(secret));
+      assert.match(r.err, /rest:http:\/\/bob@/);
+    }
   });
 
   test('backup, restore and check finish correctly while requests fail, break off and stall', async (t) => {

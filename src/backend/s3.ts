@@ -589,5 +589,6 @@ function credentialsFrom(env: NodeJS.ProcessEnv): Pick<S3ClientConfig, 'credenti
 
 /** The location without anything that looks like credentials in a URL, for messages. */
 function redact(location: string): string {
-  return location.replace(/\/\/[^/@]*@/, '//');
+  // Userinfo in either form (`s3:https://key:secret@host/…`, `s3:key:secret@host/…`) is dropped.
+  return location.replace(/^(s3:(?:[a-z]+:\/\/)?)[^/@]*@/i, '$1');
 }

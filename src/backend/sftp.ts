@@ -109,6 +109,10 @@ export function parseSftpLocation(location: string): SftpTarget {
       dir = rest.slice(colon + 1);
     }
     const at = hostPart.lastIndexOf('@');
+    // `sftp:user:password@host:/path` would otherwise read as host "user", path "password@host:/path".
+    if (at === -1 && /^[^/]*@[^/]*:/.test(dir)) {
+      throw new ArcaError('usage', 'sftp: a password in the location is not supported; log in with a key');
+    }
     userPart = at === -1 ? undefined : hostPart.slice(0, at);
     host = hostPart.slice(at + 1);
   } else {
@@ -511,6 +515,7 @@ const directory = 0o040000;
 
 /** A repository on an SFTP server, laid out exactly as the local backend (and restic) lays it out. */
 class SftpBackend implements Backend {
+  private shut = false;
   private session: Session | undefined;
   private connecting: Promise<Session> | undefined;
   private readonly port: number;
@@ -533,6 +538,9 @@ class SftpBackend implements Backend {
 
   /** The shared connection; concurrent callers wait for one connect, a lost one is replaced. */
   private connection(): Promise<Session> {
+    // Work still running after close() (an upload of a command that already failed) must not
+    // open a new connection that nothing would ever close.
+    if (this.shut) return Promise.reject(new ArcaError('io', `sftp: ${this.location} was closed`));
     if (this.session !== undefined && !this.session.lost) return Promise.resolve(this.session);
     if (this.connecting === undefined) {
       const attempt = connect(this.target, this.port, this.settings, this.env).then((s) => {
@@ -716,6 +724,7 @@ class SftpBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.shut = true;
     if (this.connecting !== undefined) await this.connecting.catch(() => undefined);
     const s = this.session;
     this.session = undefined;

@@ -13,6 +13,7 @@ import { type Progress, startProgress } from './progress.js';
 interface CheckCommandOptions {
   readData?: boolean;
   readDataSubset?: string;
+  withCache?: boolean;
 }
 
 /** Registers `arca check`. */
@@ -25,13 +26,20 @@ export function registerCheck(program: Command): void {
       '--read-data-subset <subset>',
       "read a subset of data packs: 'n/t' for group n of t, 'x%' for a random x%, or a size like 500M",
     )
+    .option(
+      '--with-cache',
+      'use the local cache of remote metadata (by default check reads the remote itself)',
+    )
     .action(async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & CheckCommandOptions>();
       const out = makeOutput(o);
       const readData = packSelection(o);
       // restic 0.14 checks under an exclusive lock: nothing may add or remove files meanwhile.
       const report = reporter(out, readData);
-      const result = await withRepository(o, 'exclusive', async (repo) => {
+      // As restic does, check reads the repository itself, not cached copies of its files: a
+      // damaged index or tree on the server must not hide behind a good cached copy.
+      const g: GlobalOptions = o.withCache === true ? o : { ...o, cache: false };
+      const result = await withRepository(g, 'exclusive', async (repo) => {
         try {
           return await checkRepository(repo, { readData, onEvent: report.onEvent });
         } finally {

@@ -7,7 +7,14 @@ import { shortId } from '../repo/id.js';
 import type { Lock } from '../repo/lock.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter } from './cmd_snapshots.js';
-import { type GlobalOptions, makeOutput, type Output, onInterrupt, withRepository } from './context.js';
+import {
+  type GlobalOptions,
+  makeOutput,
+  type Output,
+  onInterrupt,
+  releaseAndClose,
+  withRepository,
+} from './context.js';
 import { formatBytes, localTime } from './format.js';
 import { addFromRepoOptions, type FromRepoOptions, openSourceRepository } from './source_repo.js';
 
@@ -38,20 +45,26 @@ export function registerCopy(program: Command): void {
     const out = makeOutput(o);
     const sample =
       o.verifySubset === undefined ? undefined : parsePackSelection(o.verifySubset, '--verify-subset');
-    const dest: GlobalOptions = o.to === undefined ? o : { ...o, repo: o.to };
+    // restic's rule: --no-lock applies to the source only; the destination is always locked,
+    // so that a prune there cannot delete packs this copy has stored but not yet indexed.
+    const dest: GlobalOptions = { ...o, lock: true, ...(o.to === undefined ? {} : { repo: o.to }) };
     await withRepository(dest, 'shared', async (dst) => {
       const src = await openSourceRepository(o);
       let srcLock: Lock | undefined;
+      const cleanUp = onInterrupt(async () => {
+        await srcLock?.release();
+      });
       try {
         if (o.lock !== false) srcLock = await src.lock(false);
-        onInterrupt(async () => {
-          await srcLock?.release();
-        });
         await runCopy(o, out, src, dst, refs, sample);
-      } finally {
-        await srcLock?.release();
-        await src.backend.close();
+      } catch (err) {
+        cleanUp();
+        await releaseAndClose(srcLock, src.backend);
+        throw err;
       }
+      cleanUp();
+      const releaseError = await releaseAndClose(srcLock, src.backend);
+      if (releaseError) throw releaseError;
     });
   });
 }

@@ -138,28 +138,61 @@ export async function withRepository<T>(
 ): Promise<T> {
   const repo = await openRepository(g);
   let lock: Lock | undefined;
+  const cleanUp = onInterrupt(async () => {
+    await lock?.release();
+  });
+  let result: T;
   try {
     if (mode !== 'none' && g.lock !== false) lock = await repo.lock(mode === 'exclusive');
-    onInterrupt(async () => {
-      await lock?.release();
-    });
-    return await fn(repo);
-  } finally {
-    await lock?.release();
-    await repo.backend.close();
+    result = await fn(repo);
+  } catch (err) {
+    cleanUp();
+    const releaseError = await releaseAndClose(lock, repo.backend);
+    // A lock that cannot be removed goes stale and `arca unlock` clears it; it must not hide
+    // the command's own error.
+    if (releaseError) process.stderr.write(`arca: could not remove the lock: ${String(releaseError)}\n`);
+    throw err;
   }
+  cleanUp();
+  const releaseError = await releaseAndClose(lock, repo.backend);
+  if (releaseError) throw releaseError;
+  return result;
 }
 
-let interruptHandler: (() => Promise<void>) | undefined;
-
-/** Registers what to clean up when the user presses Ctrl-C (the newest registration wins). */
-export function onInterrupt(fn: () => Promise<void>): void {
-  interruptHandler = fn;
+/** Releases the lock, then closes the backend whatever happened; returns the release's error. */
+export async function releaseAndClose(lock: Lock | undefined, backend: Backend): Promise<unknown> {
+  let error: unknown;
+  try {
+    await lock?.release();
+  } catch (err) {
+    error = err;
+  }
+  await backend.close();
+  return error;
 }
 
-/** Runs the registered clean-up, once. */
+const interruptHandlers: (() => Promise<void>)[] = [];
+
+/**
+ * Registers what to clean up when the user presses Ctrl-C (release a lock, say); returns
+ * the function that unregisters it once the resource is gone.
+ */
+export function onInterrupt(fn: () => Promise<void>): () => void {
+  interruptHandlers.push(fn);
+  return () => {
+    const i = interruptHandlers.indexOf(fn);
+    if (i >= 0) interruptHandlers.splice(i, 1);
+  };
+}
+
+/** Runs every registered clean-up once, newest first; one that fails does not stop the others. */
 export async function runInterruptHandler(): Promise<void> {
-  const h = interruptHandler;
-  interruptHandler = undefined;
-  await h?.();
+  const handlers = interruptHandlers.splice(0).reverse();
+  for (const h of handlers) {
+    try {
+      await h();
+    } catch {
+      // Nothing more can be done while exiting; a stale lock is cleared by `arca unlock`.
+    }
+  }
 }

@@ -99,6 +99,9 @@ export function exitCodeFor(err: unknown): number {
   return ExitCode.error;
 }
 
+/** How long a finished command waits for its handles to close before it exits regardless. */
+const exitGraceMs = 5000;
+
 let interrupted = false;
 function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) process.exit(ExitCode.interrupted);
@@ -111,12 +114,11 @@ function onSignal(signal: NodeJS.Signals): void {
 export function run(): void {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.exitCode = exitCodeFor(err);
-    },
-  );
+  const finish = (code: number): void => {
+    process.exitCode = code;
+    // The command is done. If a connection or timer that should have been closed still holds
+    // the event loop (a bug, but one a scheduled job must not hang on), exit anyway.
+    setTimeout(() => process.exit(code), exitGraceMs).unref();
+  };
+  main(process.argv.slice(2)).then(finish, (err) => finish(exitCodeFor(err)));
 }

@@ -77,7 +77,8 @@ export async function openSourceRepository(
   } catch (err) {
     await backend.close();
     if (err instanceof ArcaError && (err.code === 'wrong-password' || err.code === 'no-repository')) {
-      throw new ArcaError(err.code, `source repository ${location}: ${err.message}`, { cause: err });
+      // The backend's form of the location: a password given in the URL is left out.
+      throw new ArcaError(err.code, `source repository ${backend.location}: ${err.message}`, { cause: err });
     }
     throw err;
   }

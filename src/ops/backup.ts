@@ -97,6 +97,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       archived = await archiver.archive(opts.paths);
     }
     await saver.flush();
+  } catch (err) {
+    await saver.settle();
+    throw err;
   } finally {
     await encoder.close();
   }

@@ -127,6 +127,9 @@ export async function copySnapshots(
       result.copied.push({ source: p.snapshot, id });
       opts.onEvent?.({ type: 'copied', source: p.snapshot, id });
     }
+  } catch (err) {
+    await saver.settle();
+    throw err;
   } finally {
     await encoder.close();
   }

@@ -648,6 +648,9 @@ async function _repack(
   try {
     failures = await repackBlobs(repo, [...plan.repackPacks].sort(), plan.keepBlobs, saver);
     await saver.flush();
+  } catch (err) {
+    await saver.settle();
+    throw err;
   } finally {
     await encoder.close();
   }

@@ -206,6 +206,19 @@ export class BlobSaver {
     await this.writeIndex();
   }
 
+  /**
+   * After a failure elsewhere: waits until nothing this saver started is still encoding or
+   * uploading (their errors are dropped), so no pack is written after the caller gives up
+   * its lock and closes the backend. Stores no index and starts no new pack.
+   */
+  async settle(): Promise<void> {
+    this.failure ??= new ArcaError('interrupted', 'saving was abandoned');
+    this.opts.encoder.flush();
+    while (this.encoding.size > 0 || this.uploading.size > 0) {
+      await Promise.allSettled([...this.encoding, ...this.uploading]);
+    }
+  }
+
   private throwIfFailed(): void {
     if (this.failure === undefined) return;
     const err = this.failure;

@@ -3,6 +3,7 @@
  * repository called `name` on it, with which options and credentials, and a backend to
  * reach it from the test itself.
  */
+import path from 'node:path';
 import type { Backend } from '../../src/backend/backend.js';
 import { openBackend } from '../../src/backend/location.js';
 import { startRestServer } from './rest-server.js';
@@ -23,6 +24,8 @@ export interface RemoteTarget {
   resticEnv: NodeJS.ProcessEnv;
   /** A backend for repository `name`, for the test's own use. */
   open(name: string): Backend;
+  /** Where the server keeps repository `name` on this machine, when it keeps it in restic's local layout. */
+  dir(name: string): string;
   stop(): Promise<void>;
 }
 
@@ -39,6 +42,7 @@ export async function restTarget(): Promise<RemoteTarget> {
     resticArgs: [],
     resticEnv: {},
     open: (name) => openBackend(location(name)),
+    dir: (name) => path.join(server.dir, name),
     stop: () => server.stop(),
   };
 }
@@ -71,6 +75,7 @@ export async function sftpTarget(): Promise<RemoteTarget> {
     resticArgs: ['-o', `sftp.command=${ssh}`],
     resticEnv: {},
     open: (name) => openBackend(location(name), { extended }),
+    dir: (name) => path.join(sshd.root, name),
     stop: () => sshd.stop(),
   };
 }
@@ -88,6 +93,9 @@ export async function s3Target(): Promise<RemoteTarget> {
     resticArgs: [],
     resticEnv: server.env,
     open: (name) => openBackend(location(name), { env: server.env }),
+    dir: () => {
+      throw new Error('s3rver keeps objects in its own layout');
+    },
     stop: () => server.stop(),
   };
 }
