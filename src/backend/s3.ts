@@ -2,22 +2,14 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import {
-  type BucketLocationConstraint,
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type PutObjectCommandInput,
+import type {
+  BucketLocationConstraint,
+  GetObjectCommandOutput,
+  PutObjectCommandInput,
   S3Client,
-  type S3ClientConfig,
-  type StorageClass,
+  S3ClientConfig,
+  StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ArcaError } from '../errors.js';
 import {
   type Backend,
@@ -27,6 +19,26 @@ import {
   type FileType,
   type Handle,
 } from './backend.js';
+
+/**
+ * The AWS SDK, loaded on first use: it takes a few hundred milliseconds to load, which
+ * every other command (local, SFTP, REST) would otherwise pay at start-up.
+ */
+const sdk = {} as {
+  s3: typeof import('@aws-sdk/client-s3');
+  storage: typeof import('@aws-sdk/lib-storage');
+};
+let sdkLoading: Promise<void> | undefined;
+
+function loadSdk(): Promise<void> {
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
+    ([s3, storage]) => {
+      sdk.s3 = s3;
+      sdk.storage = storage;
+    },
+  );
+  return sdkLoading;
+}
 
 /** Where a repository lives on an S3 server, as parsed from `s3:…`. */
 export interface S3Location {
@@ -187,7 +199,7 @@ export class S3Backend implements Backend {
   async create(): Promise<void> {
     const { bucket } = this.loc;
     try {
-      await this.s3().send(new HeadBucketCommand({ Bucket: bucket }));
+      await (await this.s3()).send(new sdk.s3.HeadBucketCommand({ Bucket: bucket }));
     } catch (err) {
       if (statusOf(err) !== 404) throw this.failure(err, 'check bucket', bucket);
       await this.createBucket();
@@ -209,8 +221,8 @@ export class S3Backend implements Backend {
     const range = ranged ? `bytes=${offset}-${length === undefined ? '' : offset + length - 1}` : undefined;
     let res: GetObjectCommandOutput;
     try {
-      res = await this.s3().send(
-        new GetObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h), Range: range }),
+      res = await (await this.s3()).send(
+        new sdk.s3.GetObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h), Range: range }),
       );
     } catch (err) {
       if (nameOf(err) === 'InvalidRange' || statusOf(err) === 416) {
@@ -244,10 +256,13 @@ export class S3Backend implements Backend {
     };
     try {
       if (data.length <= multipartThreshold) {
-        await this.s3().send(new PutObjectCommand({ ...params, Body: data, ContentLength: data.length }));
+        await (await this.s3()).send(
+          new sdk.s3.PutObjectCommand({ ...params, Body: data, ContentLength: data.length }),
+        );
       } else {
-        const upload = new Upload({
-          client: this.s3(),
+        const client = await this.s3();
+        const upload = new sdk.storage.Upload({
+          client,
           params: { ...params, Body: data },
           partSize,
           queueSize: partsInFlight,
@@ -262,7 +277,9 @@ export class S3Backend implements Backend {
 
   async stat(h: Handle): Promise<FileInfo> {
     try {
-      const res = await this.s3().send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h) }));
+      const res = await (await this.s3()).send(
+        new sdk.s3.HeadObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h) }),
+      );
       return { name: h.name, size: res.ContentLength ?? 0 };
     } catch (err) {
       // A HEAD answer has no body, so a missing bucket looks like a missing file; the config
@@ -303,7 +320,9 @@ export class S3Backend implements Backend {
 
   async remove(h: Handle): Promise<void> {
     try {
-      await this.s3().send(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h) }));
+      await (await this.s3()).send(
+        new sdk.s3.DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.key(h) }),
+      );
     } catch (err) {
       if (statusOf(err) === 404 && nameOf(err) !== 'NoSuchBucket') return;
       throw this.failure(err, 'remove', describeHandle(h));
@@ -322,9 +341,9 @@ export class S3Backend implements Backend {
     return this.loc.prefix === '' ? rest : `${this.loc.prefix}/${rest}`;
   }
 
-  private listPage(prefix: string, recursive: boolean, token: string | undefined) {
-    return this.s3().send(
-      new ListObjectsV2Command({
+  private async listPage(prefix: string, recursive: boolean, token: string | undefined) {
+    return (await this.s3()).send(
+      new sdk.s3.ListObjectsV2Command({
         Bucket: this.loc.bucket,
         Prefix: prefix,
         // Packs sit one level down (data/<2 hex>/); everything else directly under its type.
@@ -339,8 +358,8 @@ export class S3Backend implements Backend {
     const { bucket } = this.loc;
     const { region } = this.settings;
     try {
-      await this.s3().send(
-        new CreateBucketCommand({
+      await (await this.s3()).send(
+        new sdk.s3.CreateBucketCommand({
           Bucket: bucket,
           // us-east-1 is the default, and the one region S3 refuses to be told explicitly.
           CreateBucketConfiguration:
@@ -356,7 +375,7 @@ export class S3Backend implements Backend {
   /** Throws a clear error when the bucket is missing; returns when it exists. */
   private async checkBucket(): Promise<void> {
     try {
-      await this.s3().send(new HeadBucketCommand({ Bucket: this.loc.bucket }));
+      await (await this.s3()).send(new sdk.s3.HeadBucketCommand({ Bucket: this.loc.bucket }));
     } catch (err) {
       if (statusOf(err) === 404) throw noBucket(this.loc.bucket, err);
       throw this.failure(err, 'check bucket', this.loc.bucket);
@@ -389,7 +408,9 @@ export class S3Backend implements Backend {
     return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, got);
   }
 
-  private s3(): S3Client {
+  private async s3(): Promise<S3Client> {
+    if (this.client !== undefined) return this.client;
+    await loadSdk();
     if (this.client !== undefined) return this.client;
     // Enough sockets that the connection limit around the backend is the only limit; kept
     // alive so parallel transfers do not pay a handshake each.
@@ -421,7 +442,7 @@ export class S3Backend implements Backend {
       },
       ...credentialsFrom(this.env),
     };
-    const client = new S3Client(config);
+    const client = new sdk.s3.S3Client(config);
     client.middlewareStack.add(
       (next, context) => (args) => {
         const upload =

@@ -2,13 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2, {
-  type AnyAuthMethod,
-  type Client,
-  type FileEntryWithStats,
-  type ParsedKey,
-  type SFTPWrapper,
-} from 'ssh2';
+import type { AnyAuthMethod, Client, FileEntryWithStats, ParsedKey, SFTPWrapper } from 'ssh2';
 import { ArcaError, isErrno } from '../errors.js';
 import {
   type Backend,
@@ -210,7 +204,17 @@ function expandHome(file: string): string {
 // ---------------------------------------------------------------------------------------------
 // known_hosts
 
-const { Client: SshClient, utils } = ssh2;
+/**
+ * The ssh2 library, loaded on first connection: it takes about a tenth of a second to load,
+ * which commands on other kinds of repository would otherwise pay at start-up.
+ */
+let ssh2: typeof import('ssh2') | undefined;
+
+async function loadSsh2(): Promise<typeof import('ssh2')> {
+  // A CommonJS module: its exports are the default export of the ES module.
+  ssh2 ??= ((await import('ssh2')) as unknown as { default: typeof import('ssh2') }).default;
+  return ssh2;
+}
 const sftpNoSuchFile = 2;
 const sftpPermissionDenied = 3;
 const connectionLost = 'connection lost';
@@ -285,6 +289,7 @@ async function loadCredentials(
   settings: SftpSettings,
   env: NodeJS.ProcessEnv,
 ): Promise<Credentials> {
+  await loadSsh2();
   const passphrase = env['ARCA_SFTP_KEY_PASSPHRASE'];
   const methods: AnyAuthMethod[] = [];
   const tried: string[] = [];
@@ -327,7 +332,7 @@ async function loadCredentials(
 
 /** The private key in a key file, or why there is none to use (never the key or passphrase itself). */
 function privateKeyFrom(text: Buffer, passphrase: string | undefined): ParsedKey | string {
-  const parsed: unknown = utils.parseKey(text, passphrase);
+  const parsed: unknown = (ssh2 as NonNullable<typeof ssh2>).utils.parseKey(text, passphrase);
   // OpenSSH's own format could hold several keys, so ssh2 may answer with a list.
   const key = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey | Error | undefined;
   if (key === undefined) return 'it holds no key';
@@ -408,6 +413,7 @@ async function connect(
     );
   };
 
+  const { Client: SshClient } = await loadSsh2();
   return new Promise<Session>((resolve, reject) => {
     const client = new SshClient();
     let settled = false;
