@@ -105,6 +105,8 @@ export class Archiver {
   readonly problems: ArchiveProblem[] = [];
   private readonly accounts = new Accounts();
   private readonly limit: ReturnType<typeof pLimit>;
+  /** Chunks sent to the encoding threads unhashed, and how many of them were known already. */
+  private readonly unhashed = { seen: 0, known: 0 };
   private readonly pol: bigint;
   private readonly current = new Set<string>();
   private bytesDone = 0;
@@ -351,20 +353,33 @@ export class Archiver {
         this.problem(full, 'file was replaced while it was being read');
         return undefined;
       }
-      const content: Id[] = [];
+      const content: (Id | Promise<Id>)[] = [];
       let size = 0;
+      const hashElsewhere = prev === undefined && this.saver.encodesOffThread && this.newDataLikely();
       for await (const chunk of chunkFile(fh, this.pol)) {
-        const id = hashId(chunk);
-        content.push(id);
         size += chunk.length;
-        if (!this.saver.has('data', id)) await this.saver.save('data', id, new Uint8Array(chunk));
+        if (hashElsewhere) {
+          // A file the parent does not have is most likely new data: its chunks go to the
+          // encoding threads unhashed, which hash them there, so this thread only chunks.
+          const { id } = await this.saver.saveUnhashed('data', new Uint8Array(chunk));
+          content.push(
+            id.then((r) => {
+              this.noteUnhashed(r.stored);
+              return r.id;
+            }),
+          );
+        } else {
+          const id = hashId(chunk);
+          content.push(id);
+          if (!this.saver.has('data', id)) await this.saver.save('data', id, new Uint8Array(chunk));
+        }
         this.progress(chunk.length);
       }
       const after = await fh.stat({ bigint: true });
       if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || BigInt(size) !== st.size) {
         this.problem(full, 'file changed while it was being read; the snapshot holds what was read');
       }
-      node.content = content;
+      node.content = await Promise.all(content);
       node.size = size;
       if (prev) this.stats.filesChanged++;
       else this.stats.filesNew++;
@@ -377,6 +392,25 @@ export class Archiver {
       this.current.delete(label);
       await fh?.close();
     }
+  }
+
+  /**
+   * Whether chunks sent unhashed have mostly been new so far. Known data sent that way is
+   * compressed and encrypted for nothing (a directory that was renamed, say), so when more
+   * than half of the recent ones were known, files are hashed here again first.
+   */
+  private newDataLikely(): boolean {
+    return this.unhashed.seen < 32 || this.unhashed.known * 2 <= this.unhashed.seen;
+  }
+
+  /** Counts one chunk sent unhashed, and whether it was new; old counts fade by halves. */
+  private noteUnhashed(stored: boolean): void {
+    if (this.unhashed.seen >= 1024) {
+      this.unhashed.seen /= 2;
+      this.unhashed.known /= 2;
+    }
+    this.unhashed.seen++;
+    if (!stored) this.unhashed.known++;
   }
 
   private progress(bytes: number): void {

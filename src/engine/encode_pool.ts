@@ -182,6 +182,21 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   };
 
   return {
+    offThread: true,
+    encodeHashed(plain, mode) {
+      const owned = ownBuffer(plain);
+      const length = owned.byteLength;
+      return pool()
+        .run({ plain: owned, mode, hash: true }, { transferList: [owned.buffer as ArrayBuffer] })
+        .then((res) => {
+          const r = res as Uint8Array;
+          const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+          return {
+            id: out.subarray(0, 32).toString('hex'),
+            blob: { sealed: out.subarray(32), uncompressedLength: isCompressed(mode, length) ? length : 0 },
+          };
+        });
+    },
     encode(plain, mode) {
       if (plain.byteLength >= aloneFrom) {
         const owned = ownBuffer(plain);

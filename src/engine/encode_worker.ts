@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type CodecTask, encodeBlob, modeCodes, ownBuffer } from '../repo/blob_codec.js';
@@ -57,6 +58,15 @@ export default function encode(
         never,
       ),
     );
+  }
+  if ('plain' in task && task.hash) {
+    // The ID travels in front of the sealed blob: 32 bytes of SHA-256, then the blob.
+    const id = createHash('sha256').update(task.plain).digest();
+    const sealed = encodeBlob(key, task.plain, task.mode).sealed;
+    const out = Buffer.allocUnsafeSlow(32 + sealed.length);
+    id.copy(out, 0);
+    sealed.copy(out, 32);
+    return Piscina.move(new Uint8Array(out.buffer, 0, out.length)) as Uint8Array;
   }
   if ('plain' in task)
     return Piscina.move(ownBuffer(encodeBlob(key, task.plain, task.mode).sealed)) as Uint8Array;
