@@ -12,11 +12,9 @@ import { openSftpBackend } from './sftp.js';
  */
 export function openBackend(location: string, options: BackendOptions = {}): Backend {
   if (location === '') throw new ArcaError('usage', 'no repository given (use -r/--repo or ARCA_REPOSITORY)');
-  const scheme = /^([a-z0-9]+):/.exec(location)?.[1];
-  if (scheme === undefined || location.startsWith('/')) return new LocalBackend(location);
-  switch (scheme) {
+  switch (locationKind(location)) {
     case 'local':
-      return new LocalBackend(location.slice('local:'.length));
+      return new LocalBackend(location.startsWith('local:') ? location.slice('local:'.length) : location);
     case 'sftp':
       return openSftpBackend(location, options);
     case 's3':
@@ -26,7 +24,17 @@ export function openBackend(location: string, options: BackendOptions = {}): Bac
     default:
       throw new ArcaError(
         'unsupported',
-        `repository location ${JSON.stringify(`${scheme}:`)} is not supported (use a path, local:, sftp:, s3: or rest:)`,
+        `repository location ${JSON.stringify(`${/^([a-z0-9]+):/.exec(location)?.[1]}:`)} is not supported (use a path, local:, sftp:, s3: or rest:)`,
       );
   }
+}
+
+/** The kinds of place a repository can be. */
+export type LocationKind = 'local' | 'sftp' | 's3' | 'rest';
+
+/** Which kind of place a location names; undefined for a scheme arca does not know. */
+export function locationKind(location: string): LocationKind | undefined {
+  const scheme = /^([a-z0-9]+):/.exec(location)?.[1];
+  if (scheme === undefined || location.startsWith('/') || scheme === 'local') return 'local';
+  return scheme === 'sftp' || scheme === 's3' || scheme === 'rest' ? scheme : undefined;
 }

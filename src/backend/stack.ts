@@ -3,7 +3,7 @@ import { ArcaError } from '../errors.js';
 import type { Backend, BackendOptions } from './backend.js';
 import { CachedBackend, defaultCacheDir } from './cache.js';
 import { LimitedBackend, type TransferLimits } from './limits.js';
-import { openBackend } from './location.js';
+import { locationKind, openBackend } from './location.js';
 import { defaultRetryPolicy, RetryBackend, type RetryListener, type RetryPolicy } from './retry.js';
 
 /** Everything besides the location that decides how a repository is reached. */
@@ -28,9 +28,9 @@ const defaultConnections = 5;
  * one is asked for: retries and a cache would add nothing but copies.
  */
 export function openBackendStack(location: string, opts: StackOptions = {}): Backend {
-  const scheme = /^([a-z0-9]+):/.exec(location)?.[1];
-  const remote = scheme !== undefined && scheme !== 'local' && !location.startsWith('/');
-  const { connections, rest } = takeConnections(opts.extended ?? {}, remote ? scheme : undefined);
+  const kind = locationKind(location);
+  const remote = kind !== undefined && kind !== 'local';
+  const { connections, rest } = takeConnections(opts.extended ?? {}, remote ? kind : undefined);
   let backend = openBackend(location, { extended: rest, env: opts.env });
   const limits: TransferLimits = {
     connections: connections ?? (remote ? defaultConnections : Number.MAX_SAFE_INTEGER),

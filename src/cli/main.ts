@@ -8,8 +8,10 @@ import { registerCopy } from './cmd_copy.js';
 import { registerDump } from './cmd_dump.js';
 import { registerForget } from './cmd_forget.js';
 import { registerInit } from './cmd_init.js';
+import { registerJournal } from './cmd_journal.js';
 import { registerKey } from './cmd_key.js';
 import { registerLs } from './cmd_ls.js';
+import { registerPolicy } from './cmd_policy.js';
 import { registerPrune } from './cmd_prune.js';
 import { registerQuickstart } from './cmd_quickstart.js';
 import { registerRestore } from './cmd_restore.js';
@@ -62,6 +64,8 @@ export function buildProgram(): Command {
     registerKey,
     registerUnlock,
     registerQuickstart,
+    registerPolicy,
+    registerJournal,
   ]) {
     register(program);
   }
