@@ -109,7 +109,9 @@ function decodeRange(task: DecodeTask): DecodeTaskResult {
       errors.push((err as Error).message);
     }
   }
-  const out = new Uint8Array(plains.reduce((a, p) => a + p.length, 0));
+  // Not zero-filled: every byte is overwritten below.
+  const total = plains.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
   let at = 0;
   for (const p of plains) {
     out.set(p, at);
