@@ -89,11 +89,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     if (opts.stdin) {
       archived = await archiveStream(repo, saver, opts.stdin, time);
     } else {
-      const archiver = new Archiver(repo, saver, reader, {
-        ...opts,
-        parentTree: parent?.tree,
-        onProgress: opts.onProgress,
-      });
+      const archiver = new Archiver(
+        repo,
+        saver,
+        reader,
+        { ...opts, parentTree: parent?.tree, onProgress: opts.onProgress },
+        pool,
+      );
       archived = await archiver.archive(opts.paths);
     }
     await saver.flush();
