@@ -15,7 +15,6 @@ import { parsePolynomial } from '../repo/polynomial.js';
 import type { Repository } from '../repo/repository.js';
 import { displayName, encodeTree, type Node } from '../repo/tree.js';
 import { Accounts } from './accounts.js';
-import { type ChunkFinder, chunkFileOnThreads } from './chunk_stream.js';
 import { chunkFile, chunkMinSize } from './chunker.js';
 import { nodeFromStat } from './fs_node.js';
 import type { SmallFileReader } from './small_file.js';
@@ -106,6 +105,8 @@ export class Archiver {
   readonly problems: ArchiveProblem[] = [];
   private readonly accounts = new Accounts();
   private readonly limit: ReturnType<typeof pLimit>;
+  /** Chunks sent to the encoding threads unhashed, and how many of them were known already. */
+  private readonly unhashed = { seen: 0, known: 0 };
   private readonly pol: bigint;
   private readonly current = new Set<string>();
   private bytesDone = 0;
@@ -115,8 +116,6 @@ export class Archiver {
     private readonly saver: BlobSaver,
     private readonly reader: SmallFileReader,
     private readonly opts: ArchiveOptions = {},
-    /** Cuts and hashes large files on worker threads; without it this thread does. */
-    private readonly finder?: ChunkFinder,
   ) {
     this.limit = pLimit(opts.readConcurrency ?? 2);
     this.pol = parsePolynomial(repo.config.chunker_polynomial);
@@ -294,8 +293,7 @@ export class Archiver {
 
   /**
    * Starts storing a file: unchanged ones take the parent's content, small ones go to the
-   * small-file reader (waiting here while it is full), large ones are chunked (on worker threads
-   * when there are any).
+   * small-file reader (waiting here while it is full), large ones are chunked on this thread.
    */
   private async dispatchFile(
     full: Buffer,
@@ -355,27 +353,33 @@ export class Archiver {
         this.problem(full, 'file was replaced while it was being read');
         return undefined;
       }
-      const content: Id[] = [];
+      const content: (Id | Promise<Id>)[] = [];
       let size = 0;
-      const store = async (bytes: Buffer, id: Id): Promise<void> => {
-        content.push(id);
-        size += bytes.length;
-        if (!this.saver.has('data', id)) await this.saver.save('data', id, new Uint8Array(bytes));
-        this.progress(bytes.length);
-      };
-      if (this.finder) {
-        // Cutting and hashing happen on the worker threads; this thread reads and deduplicates.
-        for await (const chunks of chunkFileOnThreads(fh, this.finder, this.pol, Number(st.size))) {
-          for (const c of chunks) await store(c.bytes, c.id);
+      const hashElsewhere = prev === undefined && this.saver.encodesOffThread && this.newDataLikely();
+      for await (const chunk of chunkFile(fh, this.pol)) {
+        size += chunk.length;
+        if (hashElsewhere) {
+          // A file the parent does not have is most likely new data: its chunks go to the
+          // encoding threads unhashed, which hash them there, so this thread only chunks.
+          const { id } = await this.saver.saveUnhashed('data', new Uint8Array(chunk));
+          content.push(
+            id.then((r) => {
+              this.noteUnhashed(r.stored);
+              return r.id;
+            }),
+          );
+        } else {
+          const id = hashId(chunk);
+          content.push(id);
+          if (!this.saver.has('data', id)) await this.saver.save('data', id, new Uint8Array(chunk));
         }
-      } else {
-        for await (const chunk of chunkFile(fh, this.pol)) await store(chunk, hashId(chunk));
+        this.progress(chunk.length);
       }
       const after = await fh.stat({ bigint: true });
       if (after.mtimeNs !== st.mtimeNs || after.size !== st.size || BigInt(size) !== st.size) {
         this.problem(full, 'file changed while it was being read; the snapshot holds what was read');
       }
-      node.content = content;
+      node.content = await Promise.all(content);
       node.size = size;
       if (prev) this.stats.filesChanged++;
       else this.stats.filesNew++;
@@ -388,6 +392,25 @@ export class Archiver {
       this.current.delete(label);
       await fh?.close();
     }
+  }
+
+  /**
+   * Whether chunks sent unhashed have mostly been new so far. Known data sent that way is
+   * compressed and encrypted for nothing (a directory that was renamed, say), so when more
+   * than half of the recent ones were known, files are hashed here again first.
+   */
+  private newDataLikely(): boolean {
+    return this.unhashed.seen < 32 || this.unhashed.known * 2 <= this.unhashed.seen;
+  }
+
+  /** Counts one chunk sent unhashed, and whether it was new; old counts fade by halves. */
+  private noteUnhashed(stored: boolean): void {
+    if (this.unhashed.seen >= 1024) {
+      this.unhashed.seen /= 2;
+      this.unhashed.known /= 2;
+    }
+    this.unhashed.seen++;
+    if (!stored) this.unhashed.known++;
   }
 
   private progress(bytes: number): void {

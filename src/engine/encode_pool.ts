@@ -13,15 +13,7 @@ import {
 import type { CompressionMode } from '../repo/compression.js';
 import type { MasterKey } from '../repo/crypto.js';
 import type { BlobLocation } from '../repo/index.js';
-import type { ChunkFinder, ChunkFound } from './chunk_stream.js';
-import type {
-  ChunkTask,
-  ChunkTaskResult,
-  DecodeTask,
-  DecodeTaskResult,
-  FileTask,
-  FileTaskResult,
-} from './encode_worker.js';
+import type { DecodeTask, DecodeTaskResult, FileTask, FileTaskResult } from './encode_worker.js';
 import type { FileExpectation, SmallFileReader, SmallFileResult } from './small_file.js';
 
 // Blobs at least this big travel alone (moved, not copied); smaller ones are batched, since
@@ -90,7 +82,7 @@ export interface BlobDecoder {
 }
 
 /** A worker pool that encodes blobs, reads small files and decodes blobs, batching small work. */
-export interface EncodePool extends BlobEncoder, SmallFileReader, BlobDecoder, ChunkFinder {}
+export interface EncodePool extends BlobEncoder, SmallFileReader, BlobDecoder {}
 
 /**
  * Starts the worker threads (one per core by default) that compress and encrypt blobs and
@@ -101,10 +93,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   const ext = self.pathname.endsWith('.ts') ? '.ts' : '.js';
   // Threads start on first use: a backup with nothing new to store never pays for them.
   let started:
-    | Piscina<
-        CodecTask | FileTask | DecodeTask | ChunkTask,
-        Uint8Array | FileTaskResult | DecodeTaskResult | ChunkTaskResult
-      >
+    | Piscina<CodecTask | FileTask | DecodeTask, Uint8Array | FileTaskResult | DecodeTaskResult>
     | undefined;
   const pool = (): NonNullable<typeof started> =>
     (started ??= new Piscina({
@@ -193,17 +182,20 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   };
 
   return {
-    async chunk(data, eof, pol): Promise<ChunkFound> {
-      const r = (await pool().run(
-        { data, eof, pol },
-        { transferList: [data.buffer as ArrayBuffer] },
-      )) as ChunkTaskResult;
-      const ids = Buffer.from(r.ids.buffer, r.ids.byteOffset, r.ids.byteLength);
-      return {
-        data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength),
-        ends: r.ends,
-        ids: r.ends.map((_, i) => ids.toString('hex', 32 * i, 32 * i + 32)),
-      };
+    offThread: true,
+    encodeHashed(plain, mode) {
+      const owned = ownBuffer(plain);
+      const length = owned.byteLength;
+      return pool()
+        .run({ plain: owned, mode, hash: true }, { transferList: [owned.buffer as ArrayBuffer] })
+        .then((res) => {
+          const r = res as Uint8Array;
+          const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+          return {
+            id: out.subarray(0, 32).toString('hex'),
+            blob: { sealed: out.subarray(32), uncompressedLength: isCompressed(mode, length) ? length : 0 },
+          };
+        });
     },
     encode(plain, mode) {
       if (plain.byteLength >= aloneFrom) {

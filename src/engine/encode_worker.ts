@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { workerData } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type CodecTask, encodeBlob, modeCodes, ownBuffer } from '../repo/blob_codec.js';
@@ -5,7 +6,6 @@ import type { CompressionMode } from '../repo/compression.js';
 import type { MasterKey } from '../repo/crypto.js';
 import type { BlobLocation } from '../repo/index.js';
 import { decodeBlob } from '../repo/repository.js';
-import { cutAndHash } from './chunk_stream.js';
 import { type FileExpectation, processSmallFile, type SmallFileResult } from './small_file.js';
 
 /** Small files to read, hash and encode in a worker thread. */
@@ -22,26 +22,6 @@ export interface DecodeTask {
   raw: Uint8Array;
   start: number;
   blobs: BlobLocation[];
-}
-
-/**
- * Bytes of one file that start at a chunk boundary, to cut into restic's chunks and hash:
- * `data` (a view of a buffer moved here), and whether the file ends with it.
- */
-export interface ChunkTask {
-  data: Uint8Array;
-  eof: boolean;
-  pol: bigint;
-}
-
-/**
- * The cuts found: chunk `i` is `data[ends[i-1] ?? 0, ends[i])` with SHA-256 `ids[32i, 32i+32)`;
- * `data` comes back (moved), and the bytes from the last end on begin the next chunk.
- */
-export interface ChunkTaskResult {
-  data: Uint8Array;
-  ends: number[];
-  ids: Uint8Array;
 }
 
 /** Plaintexts back to back in `data`; a blob that failed has length -1 and its error message. */
@@ -64,10 +44,9 @@ const never = (): boolean => false;
  * copied; a batch is packed as `count × u32 length`, then the sealed blobs.
  */
 export default function encode(
-  task: CodecTask | FileTask | DecodeTask | ChunkTask,
-): Uint8Array | FileTaskResult | DecodeTaskResult | ChunkTaskResult {
+  task: CodecTask | FileTask | DecodeTask,
+): Uint8Array | FileTaskResult | DecodeTaskResult {
   if ('raw' in task) return decodeRange(task);
-  if ('pol' in task) return chunkRange(task);
   if ('files' in task) {
     // The worker cannot see the index, so it encodes every file; the caller drops duplicates.
     return task.files.map((f) =>
@@ -79,6 +58,15 @@ export default function encode(
         never,
       ),
     );
+  }
+  if ('plain' in task && task.hash) {
+    // The ID travels in front of the sealed blob: 32 bytes of SHA-256, then the blob.
+    const id = createHash('sha256').update(task.plain).digest();
+    const sealed = encodeBlob(key, task.plain, task.mode).sealed;
+    const out = Buffer.allocUnsafeSlow(32 + sealed.length);
+    id.copy(out, 0);
+    sealed.copy(out, 32);
+    return Piscina.move(new Uint8Array(out.buffer, 0, out.length)) as Uint8Array;
   }
   if ('plain' in task)
     return Piscina.move(ownBuffer(encodeBlob(key, task.plain, task.mode).sealed)) as Uint8Array;
@@ -99,20 +87,6 @@ export default function encode(
     p += s.length;
   });
   return Piscina.move(new Uint8Array(out.buffer, 0, out.length)) as Uint8Array;
-}
-
-/** Cuts and hashes one block of a file ({@link cutAndHash}) and moves the bytes back. */
-function chunkRange(task: ChunkTask): ChunkTaskResult {
-  const data = task.data;
-  const result: ChunkTaskResult = { data, ...cutAndHash(data, task.eof, task.pol) };
-  return Piscina.move({
-    get [Piscina.transferableSymbol]() {
-      return data.buffer;
-    },
-    get [Piscina.valueSymbol]() {
-      return result;
-    },
-  } as never) as unknown as ChunkTaskResult;
 }
 
 function decodeRange(task: DecodeTask): DecodeTaskResult {

@@ -89,13 +89,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     if (opts.stdin) {
       archived = await archiveStream(repo, saver, opts.stdin, time);
     } else {
-      const archiver = new Archiver(
-        repo,
-        saver,
-        reader,
-        { ...opts, parentTree: parent?.tree, onProgress: opts.onProgress },
-        pool,
-      );
+      const archiver = new Archiver(repo, saver, reader, {
+        ...opts,
+        parentTree: parent?.tree,
+        onProgress: opts.onProgress,
+      });
       archived = await archiver.archive(opts.paths);
     }
     await saver.flush();

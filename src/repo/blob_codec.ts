@@ -1,5 +1,6 @@
 import { type CompressionMode, compress } from './compression.js';
 import { type MasterKey, seal } from './crypto.js';
+import { hashId, type Id } from './id.js';
 
 /** A blob ready to be packed: its sealed bytes, and its plaintext length when compressed. */
 export interface EncodedBlob {
@@ -39,13 +40,23 @@ export const modeCodes: readonly (CompressionMode | 'none')[] = ['none', 'off', 
  * thread round trip is paid once per batch (`count × (u32 length, u8 mode)`, then the blobs).
  */
 export type CodecTask =
-  | { plain: Uint8Array; mode: CompressionMode | 'none' }
+  | { plain: Uint8Array; mode: CompressionMode | 'none'; hash?: boolean }
   | { batch: Uint8Array; count: number };
+
+/** A blob encoded by a thread that also computed its ID (the SHA-256 of the plaintext). */
+export interface HashedBlob {
+  id: Id;
+  blob: EncodedBlob;
+}
 
 /** Compresses and encrypts blobs, on worker threads when that pays off. */
 export interface BlobEncoder {
+  /** True when encoding runs on other threads, so hashing there too relieves the caller's. */
+  readonly offThread: boolean;
   /** Encodes `plain`; the caller must not touch `plain` afterwards (it may be transferred). */
   encode(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<EncodedBlob>;
+  /** Computes the ID of `plain` and encodes it, in one trip to a thread. Same ownership rule. */
+  encodeHashed(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<HashedBlob>;
   /** Sends blobs waiting to be batched now; call before waiting for results. */
   flush(): void;
   close(): Promise<void>;
@@ -54,7 +65,9 @@ export interface BlobEncoder {
 /** Encodes on the calling thread (small jobs, tests, one-core machines). */
 export function inlineEncoder(key: MasterKey): BlobEncoder {
   return {
+    offThread: false,
     encode: async (plain, mode) => encodeBlob(key, plain, mode),
+    encodeHashed: async (plain, mode) => ({ id: hashId(plain), blob: encodeBlob(key, plain, mode) }),
     flush: () => {},
     close: async () => {},
   };

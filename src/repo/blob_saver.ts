@@ -78,6 +78,11 @@ export class BlobSaver {
     return type === 'tree' && this.compression !== 'none' ? 'auto' : this.compression;
   }
 
+  /** True when blobs are encoded on other threads, which can hash them too ({@link saveUnhashed}). */
+  get encodesOffThread(): boolean {
+    return this.opts.encoder.offThread;
+  }
+
   /** True when the repository (or this run) already has the blob. */
   has(type: BlobType, id: Id): boolean {
     return this.repo.index.has(id, type) || this.queued.has(type + id);
@@ -103,6 +108,32 @@ export class BlobSaver {
       }),
     );
     return true;
+  }
+
+  /**
+   * Queues a blob whose ID is not known yet: the encoding thread computes it along the way
+   * (relieving the caller's thread of hashing), and a blob that turns out to be known is
+   * dropped then. Meant for data that is most likely new (a file the parent snapshot does
+   * not have). Resolves, once there is room, to the promise of its ID and whether it was new.
+   */
+  async saveUnhashed(
+    type: BlobType,
+    plain: Uint8Array,
+  ): Promise<{ id: Promise<{ id: Id; stored: boolean }> }> {
+    this.throwIfFailed();
+    const plainLength = plain.byteLength;
+    await this.makeRoom(plainLength);
+    const result = this.opts.encoder
+      .encodeHashed(plain, this.compressionFor(type))
+      .then(async ({ id, blob }) => {
+        if (this.has(type, id)) return { id, stored: false };
+        this.queued.add(type + id);
+        this.record(type, id, blob, plainLength);
+        if (this.packers[type].size >= this.packSize) await this.ship(type);
+        return { id, stored: true };
+      });
+    this.track(plainLength, result);
+    return { id: result };
   }
 
   /** Waits while too many plaintext bytes are being encoded. */
