@@ -32,6 +32,7 @@ interface CopySummary {
   data_blobs: number;
   tree_blobs: number;
   packs_written: number;
+  packs_adopted: number;
   verification: { trees: number; data_blobs: number; packs_read: number; problems: string[] } | null;
 }
 
@@ -235,6 +236,27 @@ describe('arca copy', { skip: skipUnless('restic', 'restic') }, () => {
     );
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--verify-subset/);
+  });
+
+  test('a copy killed after its first pack is finished by the next run, which indexes that pack', async (t) => {
+    const dir = await tempDir(t, 'copy-killed');
+    const to = path.join(dir, 'to');
+    await initRepo(to, pw);
+    const args = ['copy', '--from-repo', from, '--from-password-file', pw];
+    const killed = await arca(args, {
+      repo: to,
+      passwordFile: pw,
+      env: { ARCA_TEST_CRASH_AT: 'backup-after-first-pack' },
+    });
+    assert.notEqual(killed.code, 0, 'the copy was killed');
+    assert.deepEqual(await readdir(path.join(to, 'snapshots')), []);
+    assert.deepEqual(await readdir(path.join(to, 'index')), [], 'killed before any index was written');
+    await arcaOk(['unlock'], { repo: to, passwordFile: pw });
+    const s = copySummary((await arcaOk(['--json', ...args], { repo: to, passwordFile: pw })).out);
+    assert.ok(s.packs_adopted >= 1, `packs adopted: ${s.packs_adopted}`);
+    assert.equal(s.snapshots_copied.length, 2);
+    const check = await resticCheck(to, pw, true);
+    assert.ok(check.ok, check.output);
   });
 
   test('refuses without a source, or with a wrong source password, changing nothing', async (t) => {

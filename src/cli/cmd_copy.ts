@@ -5,6 +5,7 @@ import { type CopyEvent, copySnapshots } from '../ops/copy.js';
 import { verifyCopy } from '../ops/copy_verify.js';
 import { shortId } from '../repo/id.js';
 import type { Lock } from '../repo/lock.js';
+import { describeOrphans } from '../repo/orphan_packs.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter } from './cmd_snapshots.js';
 import {
@@ -114,6 +115,7 @@ async function runCopy(
       data_added: result.stats.dataAdded,
       data_added_packed: result.stats.dataAddedPacked,
       packs_written: result.newPacks.size,
+      packs_adopted: result.orphans.adopted,
       verification:
         verification === undefined
           ? null
@@ -126,6 +128,8 @@ async function runCopy(
             },
     });
   } else {
+    if (result.orphans.adopted > 0 || result.orphans.unreadable.length > 0)
+      out.info(describeOrphans(result.orphans));
     const what = o.dryRun ? 'would copy' : 'copied';
     out.info(
       `${what} ${result.copied.length} snapshots (${result.skipped.length} already there): ` +

@@ -8,7 +8,7 @@
  * re-encrypted under the destination's key and packed there; the destination's index is
  * written, and only then the snapshot, with `original` naming the first snapshot of the
  * chain and without `parent`. A copy interrupted at any point leaves the destination valid:
- * at worst packs that no snapshot uses yet, which the next run reuses.
+ * at worst packs that no snapshot uses yet, which the next run indexes and reuses.
  *
  * Blob IDs are plaintext hashes, so trees and file contents keep their IDs; deduplication
  * against data already in the destination works as long as both repositories chunk alike
@@ -19,6 +19,7 @@ import { ArcaError } from '../errors.js';
 import { type BlobEncoder, inlineEncoder } from '../repo/blob_codec.js';
 import { BlobSaver, type SaverStats } from '../repo/blob_saver.js';
 import { type Id, resolvePrefix, shortId } from '../repo/id.js';
+import { adoptOrphanPacks, type OrphanReport } from '../repo/orphan_packs.js';
 import { expectedPackSize } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import { type Snapshot, type SnapshotData, type SnapshotFilter, sortSnapshots } from '../repo/snapshot.js';
@@ -58,6 +59,8 @@ export interface CopyResult {
   stats: SaverStats;
   /** The packs this copy wrote to the destination, with their sizes. */
   newPacks: Map<Id, number>;
+  /** Packs an interrupted run had left unindexed in the destination, indexed before copying. */
+  orphans: OrphanReport;
 }
 
 /** Copies below this many stored bytes encode on the calling thread: starting workers costs more. */
@@ -78,12 +81,16 @@ export async function copySnapshots(
     }
   }
   await Promise.all([src.loadIndex(), dst.loadIndex()]);
+  // Packs an interrupted copy (or backup) uploaded but did not index yet are indexed now, so
+  // their blobs count as present instead of being copied again.
+  const orphans = await adoptOrphanPacks(dst, { dryRun: opts.dryRun });
 
   const result: CopyResult = {
     copied: [],
     skipped: [],
     stats: { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0, indexFiles: 0 },
     newPacks: new Map(),
+    orphans,
   };
   const todo: Snapshot[] = [];
   for (const s of selected) {
