@@ -3,20 +3,20 @@
  * what arca writes through a remote, restic checks (`--read-data`) and restores exactly;
  * what restic writes, arca checks and restores; `arca copy` moves snapshots between a
  * remote and a local repository. For the REST server, also: the metadata cache spares a
- * second command the downloads and repairs a damaged cached file, and backup, restore and
- * check finish correctly through a proxy that fails, cuts and delays requests.
+ * second command the downloads and repairs a damaged cached file. Over REST and S3, backup,
+ * restore and check finish correctly through a proxy that fails, cuts and delays requests.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, type TestContext, test } from 'node:test';
 import { arca, arcaOk } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
 import { startFlakyProxy } from './support/flaky-proxy.js';
 import { type RemoteTarget, restTarget, s3Target, sftpTarget } from './support/remote-target.js';
-import { restic, resticSnapshotsJson, writePasswordFile } from './support/restic.js';
+import { restic, writePasswordFile } from './support/restic.js';
 import { skipUnlessSshd } from './support/sshd.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
 import { skipUnless } from './support/tools.js';
@@ -252,40 +252,79 @@ describe('REST through a proxy: cache and faults', {
 
   test('backup, restore and check finish correctly while requests fail, break off and stall', async (t) => {
     const upstream = new URL(target.location('x').slice('rest:'.length)).origin;
-    const proxy = await startFlakyProxy(upstream, null);
-    t.after(() => proxy.stop());
-    const repo = `rest:${proxy.url}/flaky/`;
-    await arcaOk(['init'], { repo, passwordFile: pw });
-    await useCheapKey(target.open('flaky'), password);
-    const plan = (seed: number) => ({
-      seed,
-      errorRate: 0.12,
-      dropRate: 0.08,
-      dropRequestRate: 0.05,
-      delayRate: 0.2,
-      maxDelayMs: 150,
-      maxFaults: 12,
-    });
-    proxy.setPlan(plan(1));
-    await arcaOk(['--no-cache', 'backup', src], { repo, passwordFile: pw });
-    const backupFaults = proxy.faults.filter((f) => f.kind !== 'delay').length;
-    proxy.setPlan(plan(2));
-    const dest = path.join(root, 'flaky-restored');
-    await arcaOk(['--no-cache', 'restore', 'latest', '--target', dest], { repo, passwordFile: pw });
-    assert.deepEqual(await compareTrees(src, path.join(dest, src)), []);
-    proxy.setPlan(plan(3));
-    const check = await arca(['--no-cache', 'check', '--read-data'], { repo, passwordFile: pw });
-    assert.equal(check.code, 0, check.err);
-    assert.ok(backupFaults > 0, 'the proxy injected faults during the backup');
-    assert.ok(proxy.faults.filter((f) => f.kind !== 'delay').length > backupFaults, 'and later');
-    assert.match(check.err, /retrying/, 'retries are reported');
-    // The repository is valid for restic as well (straight to the server, no faults).
-    proxy.setPlan(null);
-    const rcheck = await restic(['check', '--read-data'], {
-      repo: target.location('flaky'),
-      passwordFile: pw,
-    });
-    assert.match(rcheck.stdout, /no errors were found/);
-    assert.equal((await resticSnapshotsJson(target.location('flaky'), pw)).length, 1);
+    await survivesFaults(t, target, upstream, (proxy) => `rest:${proxy}/flaky/`, root, src);
   });
 });
+
+describe('S3 through a proxy: faults', { skip: skipUnless('restic', 'restic') }, () => {
+  let target: RemoteTarget;
+  let root: string;
+  let src: string;
+
+  before(async () => {
+    target = await s3Target();
+    root = await makeTempDir('remote-s3-proxy');
+    src = await makeSource(root);
+  });
+  after(async () => {
+    await target?.stop();
+    await removeTree(root);
+  });
+
+  test('backup, restore and check finish correctly while requests fail, break off and stall', async (t) => {
+    // The proxy passes the Host header on unchanged, so the requests' signatures still verify.
+    const upstream = new URL(target.location('x').slice('s3:'.length)).origin;
+    await survivesFaults(t, target, upstream, (proxy) => `s3:${proxy}/arca-e2e/flaky`, root, src);
+  });
+});
+
+/**
+ * Runs backup, restore and check of `src` through a proxy in front of `upstream` that fails,
+ * cuts and delays requests (a different seeded plan for each command), then checks with
+ * restic, straight to the server, that the repository `flaky` on it is valid.
+ */
+async function survivesFaults(
+  t: TestContext,
+  target: RemoteTarget,
+  upstream: string,
+  location: (proxyUrl: string) => string,
+  root: string,
+  src: string,
+): Promise<void> {
+  const pw = await writePasswordFile(root, password);
+  const proxy = await startFlakyProxy(upstream, null);
+  t.after(() => proxy.stop());
+  const repo = location(proxy.url);
+  const opts = { repo, passwordFile: pw, env: target.arcaEnv };
+  await arcaOk(['init'], opts);
+  await useCheapKey(target.open('flaky'), password);
+  const plan = (seed: number) => ({
+    seed,
+    errorRate: 0.12,
+    dropRate: 0.08,
+    dropRequestRate: 0.05,
+    delayRate: 0.2,
+    maxDelayMs: 150,
+    maxFaults: 12,
+  });
+  proxy.setPlan(plan(1));
+  await arcaOk(['--no-cache', 'backup', src], opts);
+  const backupFaults = proxy.faults.filter((f) => f.kind !== 'delay').length;
+  proxy.setPlan(plan(2));
+  const dest = path.join(root, 'flaky-restored');
+  await arcaOk(['--no-cache', 'restore', 'latest', '--target', dest], opts);
+  assert.deepEqual(await compareTrees(src, path.join(dest, src)), []);
+  proxy.setPlan(plan(3));
+  const check = await arca(['--no-cache', 'check', '--read-data'], opts);
+  assert.equal(check.code, 0, check.err);
+  assert.ok(backupFaults > 0, 'the proxy injected faults during the backup');
+  assert.ok(proxy.faults.filter((f) => f.kind !== 'delay').length > backupFaults, 'and later');
+  assert.match(check.err, /retrying/, 'retries are reported');
+  // The repository is valid for restic as well (straight to the server, no faults).
+  proxy.setPlan(null);
+  const direct = { repo: target.resticRepo('flaky'), passwordFile: pw, env: target.resticEnv };
+  const rcheck = await restic([...target.resticArgs, 'check', '--read-data'], direct);
+  assert.match(rcheck.stdout, /no errors were found/);
+  const listed = await restic([...target.resticArgs, 'snapshots', '--json'], direct);
+  assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1);
+}
