@@ -15,7 +15,7 @@ import { arca, arcaOk } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
 import { compareTrees } from './support/compare-trees.js';
 import { startFlakyProxy } from './support/flaky-proxy.js';
-import { type RemoteTarget, restTarget, s3Target, sftpTarget } from './support/remote-target.js';
+import { type RemoteTarget, restTarget, s3Bucket, s3Target, sftpTarget } from './support/remote-target.js';
 import { restic, writePasswordFile } from './support/restic.js';
 import { skipUnlessSshd } from './support/sshd.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
@@ -274,7 +274,7 @@ describe('S3 through a proxy: faults', { skip: skipUnless('restic', 'restic') },
   test('backup, restore and check finish correctly while requests fail, break off and stall', async (t) => {
     // The proxy passes the Host header on unchanged, so the requests' signatures still verify.
     const upstream = new URL(target.location('x').slice('s3:'.length)).origin;
-    await survivesFaults(t, target, upstream, (proxy) => `s3:${proxy}/arca-e2e/flaky`, root, src);
+    await survivesFaults(t, target, upstream, (proxy) => `s3:${proxy}/${s3Bucket}/flaky`, root, src);
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { arcaDirs } from '../dirs.js';
 import { isErrno } from '../errors.js';
 import type { Backend, FileInfo, FileType, Handle } from './backend.js';
 import { readAt, readdirOrEmpty, sha256Hex } from './files.js';
@@ -168,9 +169,7 @@ export class CachedBackend implements Backend {
 
 /** The default cache root: `$ARCA_CACHE_DIR`, else `$XDG_CACHE_HOME/arca`, else `~/.cache/arca`. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv, home: string): string {
-  if (env.ARCA_CACHE_DIR) return env.ARCA_CACHE_DIR;
-  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : path.join(home, '.cache');
-  return path.join(base, 'arca');
+  return env.ARCA_CACHE_DIR || arcaDirs(env, home).cache;
 }
 
 async function readRange(file: string, offset: number, length: number | undefined): Promise<Buffer> {

@@ -87,7 +87,7 @@ export function hostMatches(hosts: string, name: string): boolean {
   return matched;
 }
 
-export function globMatches(pattern: string, name: string): boolean {
+function globMatches(pattern: string, name: string): boolean {
   const re = pattern
     .toLowerCase()
     .split('')

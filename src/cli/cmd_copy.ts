@@ -6,6 +6,7 @@ import { verifyCopy } from '../ops/copy_verify.js';
 import { shortId } from '../repo/id.js';
 import type { Lock } from '../repo/lock.js';
 import { describeOrphans } from '../repo/orphan_packs.js';
+import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { addSnapshotFilterOptions, type SnapshotFilterOptions, snapshotFilter } from './cmd_snapshots.js';
 import {
@@ -73,8 +74,8 @@ export function registerCopy(program: Command): void {
 async function runCopy(
   o: GlobalOptions & CopyCommandOptions,
   out: Output,
-  src: Parameters<typeof copySnapshots>[0],
-  dst: Parameters<typeof copySnapshots>[1],
+  src: Repository,
+  dst: Repository,
   refs: string[],
   sample: PackSelection | undefined,
 ): Promise<void> {

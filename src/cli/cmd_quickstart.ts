@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { LocalBackend } from '../backend/local.js';
+import { arcaDirs } from '../dirs.js';
 import { restoreTree } from '../engine/restorer.js';
 import { verifyRestoredFiles } from '../engine/verify.js';
 import { ArcaError, ExitCode } from '../errors.js';
@@ -14,15 +15,6 @@ import { Repository } from '../repo/repository.js';
 import { type GlobalOptions, makeOutput } from './context.js';
 import { formatBytes } from './format.js';
 
-/** Where arca keeps its own data and configuration by default (XDG base directories). */
-export function defaultDirs(env = process.env): { data: string; config: string } {
-  const home = os.homedir();
-  return {
-    data: path.join(env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'arca'),
-    config: path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'arca'),
-  };
-}
-
 /** Registers `arca quickstart`: a backup and a verified, timed restore test on embedded defaults. */
 export function registerQuickstart(program: Command): void {
   program
@@ -32,7 +24,7 @@ export function registerQuickstart(program: Command): void {
     .action(async (paths: string[], _o, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(o);
-      const dirs = defaultDirs();
+      const dirs = arcaDirs();
       const location = o.repo ?? process.env.ARCA_REPOSITORY ?? path.join(dirs.data, 'repository');
       const pwFile = o.passwordFile ?? process.env.ARCA_PASSWORD_FILE ?? path.join(dirs.config, 'password');
       const targets = paths.length > 0 ? paths : ['.'];

@@ -4,12 +4,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { arcaDirs } from '../dirs.js';
 import { ArcaError, isErrno } from '../errors.js';
 import { examplePolicy } from '../policy/example.js';
 import { checkPolicy, type Finding, formatFinding } from '../policy/findings.js';
 import { parsePolicy, readPolicy, resolvePolicyFile } from '../policy/load.js';
 import { policyJsonSchema } from '../policy/schema.js';
-import { defaultDirs } from './cmd_quickstart.js';
 import type { Output } from './context.js';
 
 /** Where and when a policy command runs; tests pass their own. */
@@ -26,7 +26,7 @@ export function policyInit(
 ): string {
   const env = o.env ?? process.env;
   const cwd = o.cwd ?? process.cwd();
-  const dirs = defaultDirs(env);
+  const dirs = arcaDirs(env);
   const text = examplePolicy({
     repository: path.join(dirs.data, 'repository'),
     passwordFile: path.join(dirs.config, 'password'),

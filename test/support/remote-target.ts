@@ -1,17 +1,18 @@
 /**
  * A remote repository server as the end-to-end tests see it: where arca and restic find a
  * repository called `name` on it, with which options and credentials, and a backend to
- * reach it from the test itself.
+ * reach it from the test itself. The servers and how each tool names a repository on them
+ * are the benchmark's (`bench/remote.ts`), so tests and benchmark reach them alike.
  */
+import os from 'node:os';
 import path from 'node:path';
+import { type RemoteKind, remoteRepo, s3Bucket, startRemote } from '../../bench/remote.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { openBackend } from '../../src/backend/location.js';
-import { startRestServer } from './rest-server.js';
-import { startS3Server } from './s3server.js';
-import { startSshd } from './sshd.js';
+import { parseExtendedOptions } from '../../src/cli/context.js';
 
 export interface RemoteTarget {
-  kind: string;
+  kind: RemoteKind;
   /** arca's location for repository `name`. */
   location(name: string): string;
   /** Global arca options (before the command), e.g. `-o sftp.identity=…`. */
@@ -29,73 +30,41 @@ export interface RemoteTarget {
   stop(): Promise<void>;
 }
 
-/** `rclone serve restic` on a free port. */
-export async function restTarget(): Promise<RemoteTarget> {
-  const server = await startRestServer();
-  const location = (name: string): string => `rest:${server.url}${name}/`;
-  return {
-    kind: 'rest',
-    location,
-    arcaArgs: [],
-    arcaEnv: {},
-    resticRepo: location,
-    resticArgs: [],
-    resticEnv: {},
-    open: (name) => openBackend(location(name)),
-    dir: (name) => path.join(server.dir, name),
-    stop: () => server.stop(),
-  };
-}
+/** The bucket S3 repositories go in. */
+export { s3Bucket };
 
-/**
- * OpenSSH's sshd on a free port. arca gets the key and known_hosts file through `-o`;
- * restic runs `ssh` with the same key and known_hosts file.
- */
-export async function sftpTarget(): Promise<RemoteTarget> {
-  const sshd = await startSshd();
-  const location = (name: string): string =>
-    `sftp://${sshd.user}@${sshd.host}:${sshd.port}/${sshd.root}/${name}`;
-  const extended = { 'sftp.identity': sshd.identityFile, 'sftp.known-hosts': sshd.knownHostsFile };
-  const ssh = [
-    'ssh',
-    `-i ${sshd.identityFile}`,
-    `-p ${sshd.port}`,
-    `-o UserKnownHostsFile=${sshd.knownHostsFile}`,
-    '-o StrictHostKeyChecking=yes',
-    '-o BatchMode=yes',
-    `${sshd.user}@${sshd.host}`,
-    '-s sftp',
-  ].join(' ');
+async function target(kind: RemoteKind): Promise<RemoteTarget> {
+  const running = await startRemote(kind, os.tmpdir());
+  const server = running.server;
+  const arca = (name: string) => remoteRepo(server, 'arca', name);
+  const restic = (name: string) => remoteRepo(server, 'restic', name);
+  const { args: arcaArgs, env: arcaEnv } = arca('');
+  const { args: resticArgs, env: resticEnv } = restic('');
+  // arca's global options are `-o key=value` pairs: the test's own backends get the same ones.
+  const extended = parseExtendedOptions(arcaArgs.filter((_, i) => arcaArgs[i - 1] === '-o'));
   return {
-    kind: 'sftp',
-    location,
-    arcaArgs: Object.entries(extended).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
-    arcaEnv: {},
-    resticRepo: (name) => `sftp:${sshd.user}@${sshd.host}:${sshd.root}/${name}`,
-    resticArgs: ['-o', `sftp.command=${ssh}`],
-    resticEnv: {},
-    open: (name) => openBackend(location(name), { extended }),
-    dir: (name) => path.join(sshd.root, name),
-    stop: () => sshd.stop(),
-  };
-}
-
-/** s3rver (an S3-compatible server from npm) in a child process, path-style addressing. */
-export async function s3Target(): Promise<RemoteTarget> {
-  const server = await startS3Server();
-  const location = (name: string): string => `s3:${server.endpoint}/arca-e2e/${name}`;
-  return {
-    kind: 's3',
-    location,
-    arcaArgs: [],
-    arcaEnv: server.env,
-    resticRepo: location,
-    resticArgs: [],
-    resticEnv: server.env,
-    open: (name) => openBackend(location(name), { env: server.env }),
-    dir: () => {
+    kind,
+    location: (name) => arca(name).repo,
+    arcaArgs,
+    arcaEnv,
+    resticRepo: (name) => restic(name).repo,
+    resticArgs,
+    resticEnv,
+    open: (name) => openBackend(arca(name).repo, { extended, env: { ...process.env, ...arcaEnv } }),
+    dir: (name) => {
+      if (server.kind === 'sftp') return path.join(server.root, name);
+      if (server.kind === 'rest') return path.join(server.dir, name);
       throw new Error('s3rver keeps objects in its own layout');
     },
-    stop: () => server.stop(),
+    stop: () => running.stop(),
   };
 }
+
+/** `rclone serve restic` on a free port. */
+export const restTarget = (): Promise<RemoteTarget> => target('rest');
+
+/** OpenSSH's sshd on a free port; arca gets the key and known_hosts through `-o`, restic runs `ssh` with them. */
+export const sftpTarget = (): Promise<RemoteTarget> => target('sftp');
+
+/** s3rver (an S3-compatible server from npm) in a child process, path-style addressing. */
+export const s3Target = (): Promise<RemoteTarget> => target('s3');
