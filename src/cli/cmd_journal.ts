@@ -8,9 +8,7 @@ import type { ChainProblemKind, VerifyResult } from '../journal/verify.js';
 import { type GlobalOptions, makeOutput, type Output } from './context.js';
 import { collect, formatDuration, localTime, table } from './format.js';
 
-interface JournalOptions extends GlobalOptions {
-  journal?: string;
-}
+type JournalOptions = GlobalOptions;
 
 interface ListOptions extends JournalOptions {
   dataset?: string[];
@@ -43,10 +41,6 @@ export function registerJournal(program: Command): void {
   const journal = program
     .command('journal')
     .description('list the journal of every operation arca performed (hash-chained, tamper-evident)')
-    .option(
-      '--journal <file>',
-      'the journal database (default: $ARCA_JOURNAL, else $XDG_STATE_HOME/arca/journal.db)',
-    )
     .option('--dataset <name>', 'only records of this dataset (repeatable)', collect)
     .option(
       '--operation <op>',

@@ -149,7 +149,11 @@ test('policy schema prints the JSON Schema', () => {
 test('the commands are registered under policy and read the global --json', async (t) => {
   const { dir, env } = await setUp(t);
   const file = policyInit({ env, cwd: dir, output: path.join(dir, 'p.yaml') });
-  const program = new Command('arca').option('--json').option('-q, --quiet').exitOverride();
+  const program = new Command('arca')
+    .option('--json')
+    .option('-q, --quiet')
+    .option('--policy <file>')
+    .exitOverride();
   registerPolicy(program);
   let stdout = '';
   const write = process.stdout.write;

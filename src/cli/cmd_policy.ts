@@ -34,10 +34,9 @@ export function registerPolicy(program: Command): void {
   policy
     .command('check')
     .description('validate the policy and report findings against the backup control (exit 2 on errors)')
-    .option('--policy <file>', 'the policy file (default: $ARCA_POLICY or arca.yaml)')
     .option('--strict', 'treat warnings as errors')
     .action(async (_opts, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions & { policy?: string; strict?: boolean }>();
+      const o = cmd.optsWithGlobals<GlobalOptions & { strict?: boolean }>();
       const { policyCheck, reportPolicyCheck } = await actions();
       reportPolicyCheck(policyCheck(o), makeOutput(o));
     });

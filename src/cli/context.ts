@@ -22,6 +22,10 @@ export interface GlobalOptions {
   /** False with `--no-cache`. */
   cache?: boolean;
   cacheDir?: string;
+  /** The policy file (`--policy`). */
+  policy?: string;
+  /** The journal database (`--journal`). */
+  journal?: string;
 }
 
 /** What a command needs to talk to the user: where to print, and whether to be quiet. */

@@ -47,6 +47,11 @@ export function buildProgram(): Command {
     .option('--limit-download <KiB/s>', 'limit downloads to this rate')
     .option('--cache-dir <dir>', 'where to cache remote metadata (default: $ARCA_CACHE_DIR or ~/.cache/arca)')
     .option('--no-cache', 'do not use a local cache of remote metadata')
+    .option('--policy <file>', 'the backup policy file (default: $ARCA_POLICY, else arca.yaml)')
+    .option(
+      '--journal <file>',
+      'the journal database (default: $ARCA_JOURNAL, else $XDG_STATE_HOME/arca/journal.db)',
+    )
     .showSuggestionAfterError(true)
     .exitOverride();
   for (const register of [

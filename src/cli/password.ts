@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { ArcaError } from '../errors.js';
+import { readSecretFile, runSecretCommand } from '../secret/resolve.js';
 
 /** Where a password can come from, in order of precedence. */
 export interface PasswordSources {
@@ -32,40 +31,12 @@ export async function readPassword(
   );
 }
 
-async function fromFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ArcaError(
-      'no-password',
-      `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
-  // restic uses the first line of the file.
-  const pw = text.split(/\r?\n/)[0] ?? '';
-  if (pw === '') throw new ArcaError('no-password', `password file ${file} is empty`);
-  return pw;
+function fromFile(file: string): Promise<string> {
+  return readSecretFile(file, 'password file', 'no-password');
 }
 
 function fromCommand(command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
-      if (err) {
-        // The command's output may hold the password: say only that it failed.
-        reject(
-          new ArcaError(
-            'no-password',
-            `password command failed (exit code ${String(err.code ?? 'unknown')})`,
-          ),
-        );
-        return;
-      }
-      const pw = stdout.replace(/\r?\n$/, '');
-      if (pw === '') reject(new ArcaError('no-password', 'password command printed nothing'));
-      else resolve(pw);
-    });
-  });
+  return runSecretCommand(command, 'password', 'no-password');
 }
 
 /** Reads a line from the terminal without echoing it. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { copiesSchema } from './copies.js';
 import { drillSchema } from './drills.js';
 import { durationSchema } from './duration.js';
+import { hooksSchema } from './hooks.js';
 import { retentionSchema } from './retention.js';
 import { scheduleSchema } from './schedules.js';
 import { sourcesSchema } from './sources.js';
@@ -38,6 +39,7 @@ export const datasetSchema = z
     copies: copiesSchema,
     retention: retentionSchema.optional(),
     drill: drillSchema.optional(),
+    hooks: hooksSchema.optional(),
   })
   .meta({ description: 'an asset being protected' });
 export type Dataset = z.output<typeof datasetSchema>;

@@ -20,6 +20,7 @@ test('policy durations read minutes, hours, days, weeks and years, combined larg
     days: 0,
     hours: 0,
     minutes: 0,
+    seconds: 0,
     ms: 751 * D,
   });
 });
@@ -40,11 +41,13 @@ test('malformed or zero durations are refused with the hint', () => {
   assert.equal(durationSchema.safeParse('6h').success, true);
 });
 
-test('formatMs writes the largest units first and rounds down to minutes', () => {
+test('formatMs writes the largest units first and rounds down to seconds', () => {
   assert.equal(formatMs(36 * H), '1d12h');
-  assert.equal(formatMs(14 * D + 5 * M + 59_000), '2w5m');
+  assert.equal(formatMs(14 * D + 5 * M + 59_400), '2w5m59s');
   assert.equal(formatMs(45 * M), '45m');
-  assert.equal(formatMs(0), '0m');
+  assert.equal(formatMs(0), '0s');
+  assert.equal(durationMs('1m30s'), 90_000);
   assert.equal(formatMs(Number.POSITIVE_INFINITY), 'forever');
-  for (const text of ['15m', '1d12h', '3w2d', '23h59m']) assert.equal(formatMs(durationMs(text)), text);
+  for (const text of ['15m', '1d12h', '3w2d', '23h59m', '2h5s'])
+    assert.equal(formatMs(durationMs(text)), text);
 });

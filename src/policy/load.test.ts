@@ -63,7 +63,7 @@ test('each kind of bad input is refused with its YAML path and a clear message',
     [
       'bad duration',
       (p) => (p.datasets.files.rpo = '24'),
-      /^datasets\.files\.rpo: .*expected a duration like 15m, 24h/,
+      /^datasets\.files\.rpo: .*expected a duration like 30s, 15m, 24h/,
     ],
     [
       'number for a duration',
@@ -188,7 +188,7 @@ test('problems carry the line and column of the offending YAML', () => {
   assert.equal(r.ok, false);
   const line = text.split('\n').findIndex((l) => l.includes('rpo: soon')) + 1;
   assert.deepEqual(r.ok ? [] : r.problems.map((p) => formatProblem('arca.yaml', p)), [
-    `arca.yaml:${line}:10: datasets.files.rpo: "soon": expected a duration like 15m, 24h, 7d or 4w`,
+    `arca.yaml:${line}:10: datasets.files.rpo: "soon": expected a duration like 30s, 15m, 24h, 7d or 4w`,
   ]);
   const syntax = validatePolicyText('metadata:\n  id: [1, 2\nrepositories: {}\n');
   assert.equal(syntax.ok, false);

@@ -22,6 +22,19 @@ const url = z.union(
 
 const email = z.email({ error: 'expected an email address' });
 
+/** What a channel can be told about. */
+export const notificationEvents = ['failure', 'rpo-breach', 'success'] as const;
+export type NotificationEvent = (typeof notificationEvents)[number];
+
+const events = (defaults: string) =>
+  z
+    .array(z.enum(notificationEvents))
+    .min(1, { error: 'name at least one event' })
+    .optional()
+    .meta({
+      description: `which events the channel receives: failure, rpo-breach, success (default: ${defaults})`,
+    });
+
 const smtpSchema = z
   .strictObject({
     host: z.string().min(1, { error: 'must not be empty' }).meta({ description: 'SMTP server' }),
@@ -34,6 +47,7 @@ const smtpSchema = z
     to: z.array(email).min(1, { error: 'name at least one recipient' }).meta({ description: 'recipients' }),
     username: settingSchema.optional().meta({ description: 'login name' }),
     password: credentialSchema.optional().meta({ description: 'login password, by reference' }),
+    events: events('failure, rpo-breach'),
   })
   .meta({ description: 'email over SMTP' });
 
@@ -41,7 +55,10 @@ const smtpSchema = z
 export const notificationsSchema = z
   .strictObject({
     webhook: z
-      .strictObject({ url: url.meta({ description: 'receives a JSON document per event (POST)' }) })
+      .strictObject({
+        url: url.meta({ description: 'receives a JSON document per event (POST)' }),
+        events: events('all'),
+      })
       .optional()
       .meta({ description: 'a generic JSON webhook' }),
     healthchecks: z
@@ -54,10 +71,19 @@ export const notificationsSchema = z
       .meta({ description: 'healthchecks.io-style pings' }),
     smtp: smtpSchema.optional(),
     command: z
-      .string()
-      .min(1, { error: 'must not be empty' })
+      .union([
+        z.string().min(1, { error: 'must not be empty' }),
+        z.strictObject({
+          run: z.string().min(1, { error: 'must not be empty' }).meta({ description: 'the shell command' }),
+          events: events('all'),
+        }),
+      ])
       .optional()
-      .meta({ description: 'a shell command run for each event, with the event as JSON on standard input' }),
+      .meta({
+        description:
+          'a shell command run for each event, with the event as JSON on standard input; ' +
+          '{run: CMD, events: [...]} to choose the events',
+      }),
   })
   .meta({ description: 'where failures, missed runs and RPO breaches are reported (R19)' });
 export type Notifications = z.output<typeof notificationsSchema>;

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { locationKind } from '../backend/location.js';
 import { credentialSchema, settingSchema } from './credentials.js';
+import { triggerSchema } from './schedules.js';
 
 /** Kinds of storage media, for the "two media" rule. */
 export const mediaTypes = ['disk', 'nas', 'object-storage', 'tape', 'removable', 'optical'] as const;
@@ -53,6 +54,23 @@ export const repositorySchema = z
       .record(optionName, settingSchema)
       .optional()
       .meta({ description: 'backend options, as -o key=value (s3.region, sftp.identity…)' }),
+    prune: z
+      .strictObject({
+        schedule: triggerSchema.meta({ description: 'when prune runs: a cron expression or {every: 7d}' }),
+        max_unused: z
+          .string()
+          .regex(/^(\d+(\.\d+)?%|\d+(\.\d+)?[kKmMgGtT]?|unlimited)$/, {
+            error: 'expected a percentage (5%), a size (100M) or unlimited',
+          })
+          .optional()
+          .meta({ description: "unused space prune may leave, as restic's --max-unused (default 5%)" }),
+      })
+      .optional()
+      .meta({
+        description:
+          'when unreferenced data is removed from this repository (forget runs after every backup); ' +
+          'leave out for immutable repositories',
+      }),
   })
   .superRefine((repo, ctx) => {
     const kind = locationKind(repo.location);

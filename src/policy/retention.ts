@@ -14,7 +14,7 @@ const count = z
   .optional();
 
 const within = durationSchema
-  .refine((text) => (tryParseDuration(text)?.minutes ?? 0) === 0, {
+  .refine((text) => ((d) => (d?.minutes ?? 0) === 0 && (d?.seconds ?? 0) === 0)(tryParseDuration(text)), {
     error: 'keep-within counts whole hours (m means minutes here; write 26w or 180d for about six months)',
   })
   .optional()

@@ -13,6 +13,7 @@ test('the JSON Schema is JSON, names the top-level keys and describes fields for
     'metadata',
     'notifications',
     'repositories',
+    'scheduler',
   ]);
   assert.deepEqual([...schema.required].sort(), ['datasets', 'metadata', 'repositories']);
   const dataset = schema.properties.datasets.additionalProperties;

@@ -9,6 +9,7 @@ import { metadataSchema } from './metadata.js';
 import { nameSchema } from './names.js';
 import { notificationsSchema } from './notifications.js';
 import { repositorySchema } from './repositories.js';
+import { schedulerSchema } from './scheduler.js';
 
 /** The whole policy file. */
 export const policySchema = z
@@ -21,6 +22,7 @@ export const policySchema = z
       .record(nameSchema, datasetSchema, { error: 'expected a mapping of names to datasets' })
       .meta({ description: 'what is protected, by name' }),
     notifications: notificationsSchema.optional(),
+    scheduler: schedulerSchema.optional(),
   })
   .superRefine((p, ctx) => {
     const repos = Object.keys(p.repositories);

@@ -1,0 +1,35 @@
+/**
+ * What the runner tells the notification channels (R19): a run that failed after its
+ * retries, a run that succeeded, a dataset whose newest good snapshot is older than its RPO.
+ * The same document goes to the webhook (as JSON), to the command (on standard input), into
+ * the email's body and, for failures, to the healthchecks fail ping. It never holds secrets.
+ */
+import type { NotificationEvent } from '../policy/notifications.js';
+
+export interface ArcaEvent {
+  /** `failure`, `rpo-breach` or `success`. */
+  event: NotificationEvent;
+  /** When it happened (ISO 8601 UTC). */
+  time: string;
+  /** `user@host` running arca. */
+  who: string;
+  /** The policy's `metadata.id`. */
+  policy: string;
+  dataset: string;
+  /** The backup level of the run, when the event is about a run. */
+  level?: string;
+  /** One line for a person: what happened. */
+  summary: string;
+  /** The error of a failed run (its last attempt). */
+  error?: string;
+  /** How many attempts a run took. */
+  attempts?: number;
+  /** The snapshot a successful run saved. */
+  snapshot_id?: string;
+  /** The repositories the run reached, by policy name. */
+  repositories?: string[];
+  /** The dataset's RPO, as written in the policy (rpo-breach). */
+  rpo?: string;
+  /** When the newest good snapshot was taken, or null when there is none (rpo-breach). */
+  newest_snapshot_at?: string | null;
+}
