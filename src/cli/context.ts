@@ -200,3 +200,24 @@ export async function runInterruptHandler(): Promise<void> {
     }
   }
 }
+
+let stopHandler: ((signal: NodeJS.Signals) => void) | undefined;
+
+/**
+ * Lets a long-running command (the daemon) handle the first SIGTERM or Ctrl-C itself, to
+ * finish or abort its current step; a second signal takes the usual path. Returns the
+ * function that removes the handler.
+ */
+export function onStopRequest(fn: (signal: NodeJS.Signals) => void): () => void {
+  stopHandler = fn;
+  return () => {
+    if (stopHandler === fn) stopHandler = undefined;
+  };
+}
+
+/** The registered stop handler, removed so that it runs once. */
+export function takeStopHandler(): ((signal: NodeJS.Signals) => void) | undefined {
+  const fn = stopHandler;
+  stopHandler = undefined;
+  return fn;
+}

@@ -15,9 +15,10 @@ import { registerPolicy } from './cmd_policy.js';
 import { registerPrune } from './cmd_prune.js';
 import { registerQuickstart } from './cmd_quickstart.js';
 import { registerRestore } from './cmd_restore.js';
+import { registerRun } from './cmd_run.js';
 import { registerSnapshots } from './cmd_snapshots.js';
 import { registerUnlock } from './cmd_unlock.js';
-import { runInterruptHandler } from './context.js';
+import { runInterruptHandler, takeStopHandler } from './context.js';
 
 /** Builds the command-line program with every command registered. */
 export function buildProgram(): Command {
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
     registerUnlock,
     registerQuickstart,
     registerPolicy,
+    registerRun,
     registerJournal,
   ]) {
     register(program);
@@ -113,6 +115,11 @@ const exitGraceMs = 5000;
 
 let interrupted = false;
 function onSignal(signal: NodeJS.Signals): void {
+  const graceful = interrupted ? undefined : takeStopHandler();
+  if (graceful !== undefined) {
+    graceful(signal);
+    return;
+  }
   if (interrupted) process.exit(ExitCode.interrupted);
   interrupted = true;
   process.stderr.write(`arca: ${signal === 'SIGINT' ? 'interrupted' : `received ${signal}`}, cleaning up\n`);

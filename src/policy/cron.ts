@@ -1,220 +1,159 @@
 /**
- * Cron expressions for backup schedules: the syntax check and the next run after a moment.
+ * Cron expressions for backup and prune schedules, evaluated by croner in a time zone.
  *
- * A stand-in, kept in this one file on purpose: the scheduler will use croner, which then
- * replaces this file (`parseCron` ↔ `new Cron(text)`, `nextRun` ↔ `cron.nextRun(after)`);
- * nothing else in arca depends on how it works. It accepts the subset of croner's syntax
- * that every cron agrees on, so a policy valid here stays valid there:
- * - 5 fields (minute hour day-of-month month day-of-week) or 6 with a leading second;
- * - in each field `*`, a number, a range `a-b`, a step `*\/n`, `a-b/n` or `a/n` (from a to the
- *   end), and comma-separated lists of those; `?` means `*` in the two day fields;
- * - month names JAN–DEC and weekday names SUN–SAT (any case); weekday 7 is Sunday as 0 is;
- * - the nicknames @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly.
- * Day of month and day of week combine as in Vixie cron (and croner's default): when both
- * are restricted, a day matching either runs; a field starting with `*` is unrestricted.
- * croner's `L`, `W` and `#` are refused with a message saying so.
+ * A thin wrapper that fixes the dialect arca accepts, so that `policy check` and the
+ * scheduler read an expression the same way:
+ * - 5 fields (minute hour day-of-month month day-of-week) or 6 with a leading second; no
+ *   year field, and no ISO date (croner would take one as a single run);
+ * - the nicknames @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly;
+ * - croner's syntax in each field, `L`, `W`, `#` and `+` included; a step needs `*` or a
+ *   range before it (`*\/15`, `0-30/10`): croner refuses `5/15`, which crons read differently;
+ * - day of month and day of week combine as in Vixie cron: when both are restricted a day
+ *   matching either runs, but when either field starts with `*` or `?` (`*\/2`), both must
+ *   match. croner treats only a bare `*` that way, so the other case sets `domAndDow`;
+ * - DST as in Vixie cron: a job whose seconds, minutes and hours have no wildcard or step
+ *   (`30 2 * * *`, `0 2,14 * * *`) runs once when its time occurs twice and just after the
+ *   gap when its time is skipped, so a backup is never dropped; other jobs run on wall-clock
+ *   times that exist, both passes of a repeated hour included.
  *
- * The fields are checked character by character, without regular expressions, so every
- * refusal can say exactly which part is wrong. Times are evaluated in UTC.
+ * croner's messages number fields from the seconds and count days and months from 0
+ * (`Invalid value for month: 12` for 13): those are put in terms of the expression.
  */
+import { Cron } from 'croner';
 import { ArcaError } from '../errors.js';
 
-/** A parsed cron expression: for each field, which values run. */
-export interface CronExpression {
-  readonly source: string;
-  readonly seconds: readonly boolean[];
-  readonly minutes: readonly boolean[];
-  readonly hours: readonly boolean[];
-  /** Index 1–31. */
-  readonly days: readonly boolean[];
-  /** Index 1–12. */
-  readonly months: readonly boolean[];
-  /** Index 0–6, Sunday = 0. */
-  readonly weekdays: readonly boolean[];
-  /** Both day fields are restricted, so a day runs when either matches. */
-  readonly dayOr: boolean;
-}
+export type { Cron } from 'croner';
 
-interface FieldSpec {
-  name: string;
-  min: number;
-  max: number;
-  /** Names for the values from `min` on. */
-  names?: readonly string[];
-  /** `?` may stand for `*`. */
-  question?: boolean;
-}
+const NICKNAMES = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
 
-const SECOND: FieldSpec = { name: 'second', min: 0, max: 59 };
-const MINUTE: FieldSpec = { name: 'minute', min: 0, max: 59 };
-const HOUR: FieldSpec = { name: 'hour', min: 0, max: 23 };
-const DAY: FieldSpec = { name: 'day of month', min: 1, max: 31, question: true };
-const MONTH: FieldSpec = {
-  name: 'month',
-  min: 1,
-  max: 12,
-  names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'],
-};
-// 0-7 so that ranges such as 5-7 (Friday to Sunday) are accepted; 7 folds onto 0.
-const WEEKDAY: FieldSpec = {
-  name: 'day of week',
-  min: 0,
-  max: 7,
-  names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'],
-  question: true,
+/** The six fields as croner numbers them (seconds first), with their names and ranges. */
+const FIELDS = [
+  { name: 'second', min: 0, max: 59 },
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12 },
+  { name: 'day of week', min: 0, max: 7 },
+] as const;
+
+/** croner's internal field names, as its messages give them. */
+const CRONER_NAMES: Readonly<Record<string, number>> = {
+  second: 0,
+  minute: 1,
+  hour: 2,
+  day: 3,
+  nearestWeekdays: 3,
+  month: 4,
+  dayOfWeek: 5,
 };
 
-const NICKNAMES: Readonly<Record<string, string>> = {
-  '@yearly': '0 0 1 1 *',
-  '@annually': '0 0 1 1 *',
-  '@monthly': '0 0 1 * *',
-  '@weekly': '0 0 * * 0',
-  '@daily': '0 0 * * *',
-  '@midnight': '0 0 * * *',
-  '@hourly': '0 * * * *',
-};
+/** How far {@link previousRun} looks back. */
+const LOOKBACK_MS = 400 * 86_400_000;
 
-/** How far ahead {@link nextRun} looks: a 29 February schedule runs at least once in 8 years. */
-const HORIZON_MS = 8 * 366 * 86_400_000;
-
-function fail(source: string, why: string): never {
-  throw new ArcaError('usage', `cron expression ${JSON.stringify(source)}: ${why}`);
+function fail(text: string, why: string): never {
+  throw new ArcaError('usage', `cron expression ${JSON.stringify(text)}: ${why}`);
 }
 
-function isDigits(s: string): boolean {
-  if (s === '') return false;
-  for (const ch of s) if (ch < '0' || ch > '9') return false;
-  return true;
-}
-
-/** Splits on runs of spaces and tabs. */
-function splitFields(text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (const ch of text) {
-    if (ch === ' ' || ch === '\t') {
-      if (cur !== '') out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  if (cur !== '') out.push(cur);
-  return out;
-}
-
-function value(source: string, token: string, spec: FieldSpec): number {
-  if (isDigits(token)) {
-    const n = Number(token);
-    if (n < spec.min || n > spec.max)
-      fail(source, `${spec.name} ${n} is out of range ${spec.min}-${spec.max}`);
-    return n;
-  }
-  const i = spec.names?.indexOf(token.toUpperCase()) ?? -1;
-  if (i >= 0) return spec.min + i;
-  for (const special of ['L', 'W', '#']) {
-    if (token.toUpperCase().includes(special))
-      fail(source, `${spec.name} "${token}": L, W and # are not supported in arca policies`);
-  }
-  return fail(source, `"${token}" is not a valid ${spec.name}`);
-}
-
-function parseField(source: string, text: string, spec: FieldSpec): boolean[] {
-  const set = new Array<boolean>(spec.max + 1).fill(false);
-  for (const item of text.split(',')) {
-    if (item === '') fail(source, `empty item in the ${spec.name} field "${text}"`);
-    const parts = item.split('/');
-    if (parts.length > 2) fail(source, `"${item}" has more than one step in the ${spec.name} field`);
-    const [base = '', stepText] = parts;
-    let step = 1;
-    if (stepText !== undefined) {
-      if (!isDigits(stepText) || Number(stepText) === 0)
-        fail(source, `step "${stepText}" in the ${spec.name} field must be a whole number above 0`);
-      step = Number(stepText);
+/** The first number in `field` outside the range of field `index` (steps and `#n` are not values). */
+function outOfRange(field: string, index: number): number | undefined {
+  const { min, max } = FIELDS[index]!;
+  for (const item of field.split(',')) {
+    const values = (item.split('/')[0] ?? '').split('#')[0] ?? '';
+    for (const part of values.split('-')) {
+      const digits = part.replace(/[LW+]/gi, '');
+      if (/^\d+$/.test(digits) && (Number(digits) < min || Number(digits) > max)) return Number(digits);
     }
-    let lo: number;
-    let hi: number;
-    if (base === '*' || (base === '?' && spec.question === true)) {
-      lo = spec.min;
-      hi = spec === WEEKDAY ? 6 : spec.max;
-    } else {
-      const dash = base.indexOf('-');
-      if (dash >= 0) {
-        lo = value(source, base.slice(0, dash), spec);
-        hi = value(source, base.slice(dash + 1), spec);
-        if (lo > hi) fail(source, `range "${base}" in the ${spec.name} field runs backwards`);
-      } else {
-        lo = value(source, base, spec);
-        hi = stepText === undefined ? lo : spec.max;
-      }
-    }
-    for (let v = lo; v <= hi; v += step) set[v] = true;
   }
-  if (spec === WEEKDAY && set[7] === true) set[0] = true;
-  return spec === WEEKDAY ? set.slice(0, 7) : set;
+  return undefined;
 }
 
-/** Parses and validates a cron expression; throws ArcaError `usage` naming the part that is wrong. */
-export function parseCron(text: string): CronExpression {
-  const trimmed = text.trim();
-  const expanded = NICKNAMES[trimmed.toLowerCase()] ?? trimmed;
-  if (expanded.startsWith('@'))
-    fail(text, `unknown nickname (use one of ${Object.keys(NICKNAMES).join(', ')})`);
-  const fields = splitFields(expanded);
-  if (fields.length !== 5 && fields.length !== 6) {
-    fail(
-      text,
-      `expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got ${fields.length}`,
-    );
+/** croner's reason for refusing the expression, in terms of `fields` (seconds first). */
+function reason(message: string, fields: readonly string[]): string {
+  const why = message.replace(/^CronPattern: /, '');
+  const range = /^Invalid value for (\w+)/.exec(why);
+  const rangeIndex = range === null ? undefined : CRONER_NAMES[range[1]!];
+  if (rangeIndex !== undefined) {
+    const f = FIELDS[rangeIndex]!;
+    const n = outOfRange(fields[rangeIndex] ?? '', rangeIndex);
+    return `${f.name} ${n ?? JSON.stringify(fields[rangeIndex])} is out of range ${f.min}-${f.max}`;
   }
-  const [sec, min, hour, dom, mon, dow] = (fields.length === 6 ? fields : ['0', ...fields]) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const restricted = (f: string) => !(f.startsWith('*') || f.startsWith('?'));
-  return {
-    source: text,
-    seconds: parseField(text, sec, SECOND),
-    minutes: parseField(text, min, MINUTE),
-    hours: parseField(text, hour, HOUR),
-    days: parseField(text, dom, DAY),
-    months: parseField(text, mon, MONTH),
-    weekdays: parseField(text, dow, WEEKDAY),
-    dayOr: restricted(dom) && restricted(dow),
-  };
+  const illegal = /^configuration entry (\d) \((.*)\) contains illegal characters/.exec(why);
+  if (illegal !== null)
+    return `"${illegal[2]}" is not a valid ${FIELDS[Number(illegal[1])]?.name ?? 'field'}`;
+  const empty = /^configuration entry (\w+) \(.*\) is empty/.exec(why);
+  const emptyIndex = empty === null ? undefined : CRONER_NAMES[empty[1]!];
+  if (emptyIndex !== undefined) {
+    return `empty item in the ${FIELDS[emptyIndex]!.name} field ${JSON.stringify(fields[emptyIndex])}`;
+  }
+  return why;
 }
 
-function dayMatches(c: CronExpression, d: Date): boolean {
-  const dom = c.days[d.getUTCDate()] === true;
-  const dow = c.weekdays[d.getUTCDay()] === true;
-  return c.dayOr ? dom || dow : dom && dow;
+/** True when `timezone` is a name the platform knows (`UTC`, `Europe/Berlin`). */
+function knownTimeZone(timezone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * The first time strictly after `after` (to the second) at which `c` runs, in UTC; null when
- * it never runs within 8 years (say, 30 February). Each step skips a whole month, day, hour
- * or minute that cannot match, so a call costs at most a few hundred steps per year searched.
+ * Parses and validates a cron expression (5 fields, or 6 with leading seconds; nicknames);
+ * ArcaError('usage') with croner's reason otherwise. It is evaluated in `timezone` (an IANA
+ * name; undefined means the machine's local time zone).
  */
-export function nextRun(c: CronExpression, after: Date): Date | null {
-  let t = Math.floor(after.getTime() / 1000) * 1000 + 1000;
-  const limit = t + HORIZON_MS;
-  while (t <= limit) {
-    const d = new Date(t);
-    const [y, mo, day, h, mi] = [
-      d.getUTCFullYear(),
-      d.getUTCMonth(),
-      d.getUTCDate(),
-      d.getUTCHours(),
-      d.getUTCMinutes(),
-    ];
-    if (c.months[mo + 1] !== true) t = Date.UTC(y, mo + 1, 1);
-    else if (!dayMatches(c, d)) t = Date.UTC(y, mo, day + 1);
-    else if (c.hours[h] !== true) t = Date.UTC(y, mo, day, h + 1);
-    else if (c.minutes[mi] !== true) t = Date.UTC(y, mo, day, h, mi + 1);
-    else if (c.seconds[d.getUTCSeconds()] !== true) t += 1000;
-    else return d;
+export function parseCron(text: string, timezone?: string): Cron {
+  if (timezone !== undefined && !knownTimeZone(timezone)) {
+    throw new ArcaError(
+      'usage',
+      `time zone ${JSON.stringify(timezone)} is not known (use an IANA name such as Europe/Berlin or UTC)`,
+    );
   }
-  return null;
+  const trimmed = text.trim();
+  let fields: string[] = [];
+  if (trimmed.startsWith('@')) {
+    if (!NICKNAMES.includes(trimmed.toLowerCase()))
+      fail(text, `unknown nickname (use one of ${NICKNAMES.join(', ')})`);
+  } else {
+    fields = trimmed === '' ? [] : trimmed.split(/\s+/);
+    if (fields.length !== 5 && fields.length !== 6) {
+      fail(
+        text,
+        `expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got ${fields.length}`,
+      );
+    }
+    if (fields.length === 5) fields.unshift('0');
+  }
+  // Every nickname has a bare `*` in a day field, so croner's own rule serves for them.
+  const wild = (f: string | undefined) => f !== undefined && (f.startsWith('*') || f.startsWith('?'));
+  try {
+    return new Cron(trimmed, {
+      paused: true,
+      mode: '5-or-6-parts',
+      fixedTimeRule: 'no-wildcard',
+      domAndDow: wild(fields[3]) || wild(fields[5]),
+      // croner converts through Intl at every step in a named zone; UTC needs no conversion,
+      // and the fixed offset 0 is the same zone, evaluated about ten times faster.
+      ...(timezone === undefined ? {} : timezone === 'UTC' ? { utcOffset: 0 } : { timezone }),
+    });
+  } catch (err) {
+    return fail(text, reason(err instanceof Error ? err.message : String(err), fields));
+  }
+}
+
+/** The first run strictly after `after`, or null when it never runs again. */
+export function nextRun(cron: Cron, after: Date): Date | null {
+  return cron.nextRun(after);
+}
+
+/**
+ * The last run at or before `at`, or null when there is none (searching back at most 400 days).
+ * croner counts a run earlier in the same second as its reference, and runs fall on whole
+ * seconds, so asking from just after the start of `at`'s second includes a run at `at`.
+ */
+export function previousRun(cron: Cron, at: Date): Date | null {
+  const reference = Math.floor(at.getTime() / 1000) * 1000 + 1;
+  const run = cron.previousRuns(1, new Date(reference))[0];
+  return run === undefined || run.getTime() < at.getTime() - LOOKBACK_MS ? null : run;
 }

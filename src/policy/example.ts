@@ -47,6 +47,15 @@ metadata:                       # R01: the policy is identified, versioned, owne
   approved_on: ${approved}       # when (YYYY-MM-DD)
   next_review: ${review}       # R02: review at least every 12 months
 
+# How arca run and arca daemon behave:
+scheduler:
+  # timezone: Europe/Berlin     # the cron expressions' time zone (default: this machine's)
+  retry:                        # R19: a failed run is retried, then reported
+    attempts: 3                 # tries after the first failure
+    delay: 1m                   # the first wait; it doubles each time...
+    max_delay: 30m              # ...up to this
+  # journal_snapshots: 30       # how many backups of the journal each repository keeps
+
 # Where backups are stored, by name. Every repository is in restic's format.
 repositories:
   local:
@@ -57,6 +66,9 @@ repositories:
     offsite: false              # R32: far enough away to survive a disaster at the main site?
     immutable: false            # R34: safe from deletion with the credentials arca holds?
     password: {file: ${q(o.passwordFile)}}
+    prune:                      # remove data no snapshot needs any more (forget runs after every backup)
+      schedule: "0 4 * * 0"     # Sundays at 04:00
+      max_unused: 5%
   # An offsite, immutable copy in S3 with object lock (add "offsite" to a dataset's copies):
   # offsite:
   #   location: s3:https://s3.eu-west-1.amazonaws.com/acme-backups/main
@@ -123,6 +135,12 @@ ${o.paths.map((p) => `        - ${q(p)}`).join('\n')}
       # basis: "why this long: law, regulation or contract"
     drill:
       every: 30d                # R23: restore drill at least every 3 months
+    # Shell commands around the backup (ARCA_DATASET, ARCA_LEVEL, ARCA_SNAPSHOT_ID, ARCA_ERROR):
+    # hooks:
+    #   before: "systemctl stop app"      # a failure fails the run (which is retried)
+    #   after: "systemctl start app"      # after the backup, copies and retention succeeded
+    #   on_failure: "systemctl start app" # when the run failed after its last retry
+    #   timeout: 10m
 
 # Where failures, missed runs and RPO breaches are reported (R19). Uncomment to use:
 # notifications:
@@ -140,6 +158,6 @@ ${o.paths.map((p) => `        - ${q(p)}`).join('\n')}
 #     to: [ops@example.org]
 #     username: arca
 #     password: {file: /etc/arca/smtp-password}
-#   command: "logger -t arca"
+#   command: "logger -t arca"   # or {run: CMD, events: [failure, rpo-breach, success]}
 `;
 }

@@ -53,7 +53,10 @@ test('the example has only the warnings of a local-only policy', () => {
 });
 
 test('R15: a schedule whose gap exceeds the RPO is an error', () => {
-  const fs = findings((p) => (p.datasets.files.rpo = '12h'));
+  const fs = findings((p) => {
+    p.scheduler = { timezone: 'UTC' };
+    p.datasets.files.rpo = '12h';
+  });
   const f = fs.find((x) => x.requirement === 'R15');
   assert.equal(f?.severity, 'error');
   assert.match(
@@ -76,6 +79,37 @@ test('R15: a schedule whose gap exceeds the RPO is an error', () => {
       'R15',
       /./,
     ),
+  );
+});
+
+test('R15: cron expressions are read in scheduler.timezone', () => {
+  const fs = findings((p) => {
+    p.scheduler = { timezone: 'Europe/Berlin' };
+    p.datasets.files.rpo = '12h';
+  });
+  // 01:30 in Berlin is 00:30Z in winter; the window starts at the local midnight of the check.
+  assert.ok(
+    has(fs, 'R15', /leaves up to 1d between backups \(from 2030-03-01T00:30:00Z to 2030-03-02T00:30:00Z\)/),
+    lines(fs).join('\n'),
+  );
+  // The year played includes the night the clocks go back (25 real hours between the 01:30
+  // runs); that hour is not counted, so a daily schedule meets a 24h RPO in any zone.
+  for (const timezone of ['Europe/Berlin', 'America/New_York', 'Australia/Sydney']) {
+    const daily = findings((p) => (p.scheduler = { timezone }));
+    assert.ok(!has(daily, 'R15', /./), `${timezone}: ${lines(daily).join('\n')}`);
+  }
+  // A real gap still counts: weekdays only leave the weekend, in local time.
+  const weekdays = findings((p) => {
+    p.scheduler = { timezone: 'America/New_York' };
+    p.datasets.files.schedule = { incremental: '0 22 * * 1-5' };
+  });
+  assert.ok(
+    has(
+      weekdays,
+      'R15',
+      /leaves up to 3d between backups \(from 2030-03-02T03:00:00Z to 2030-03-05T03:00:00Z\)/,
+    ),
+    lines(weekdays).join('\n'),
   );
 });
 

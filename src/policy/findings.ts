@@ -122,6 +122,7 @@ function datasetFindings(policy: Policy, name: string, now: Date): Finding[] {
   const gap = scheduleGap(
     levels.map((l) => d.schedule[l]!),
     now,
+    policy.scheduler?.timezone,
   );
   if (gap.ms > durationMs(d.rpo)) {
     const between =

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nextRun, parseCron } from './cron.js';
+import { nextRun, parseCron, previousRun } from './cron.js';
 import { GAP_WINDOW_DAYS, largestCronGap, scheduleGap } from './schedule_gap.js';
 
 const start = new Date('2030-01-01T00:00:00Z');
 const h = (n: number) => n * 3_600_000;
 const iso = (d: Date | undefined) => d?.toISOString().replace('.000Z', 'Z');
-const gapOf = (triggers: Parameters<typeof scheduleGap>[0], from = start) => scheduleGap(triggers, from);
+const gapOf = (triggers: Parameters<typeof scheduleGap>[0], from = start, timezone = 'UTC') =>
+  scheduleGap(triggers, from, timezone);
 
 test('a daily schedule leaves 24h between backups', () => {
   const gap = gapOf(['30 1 * * *']);
@@ -64,7 +65,59 @@ test('intervals count by their period, whatever their phase', () => {
   assert.deepEqual(gapOf([{ every: '2d' }, { every: '1d12h' }]), { ms: h(36) });
 });
 
-test('largestCronGap agrees with listing every run', () => {
+test('in a time zone, days are local days and the runs are at local times', () => {
+  // 02:00 Berlin time on weekdays: from Friday 01:00Z to Monday 01:00Z in winter.
+  const gap = gapOf(['0 2 * * 1-5'], start, 'Europe/Berlin');
+  assert.equal(gap.ms, h(72));
+  assert.equal(iso(gap.from), '2030-01-04T01:00:00Z');
+  assert.equal(iso(gap.to), '2030-01-07T01:00:00Z');
+  // Office hours in New York: 17:00 to 08:00 local, whatever the season.
+  assert.equal(gapOf(['0 8-17 * * *'], start, 'America/New_York').ms, h(15));
+  // Midnight on the 1st, local time: the longest month, from the start of the local day.
+  const monthly = gapOf(['0 0 1 * *'], new Date('2030-02-15T00:00:00Z'), 'Asia/Tokyo');
+  assert.equal(iso(monthly.from), '2030-02-28T15:00:00Z');
+  assert.equal(monthly.ms, h(31 * 24));
+});
+
+test('the hour the clocks go back is not counted: a daily job stays 24h apart', () => {
+  // 01:30 Berlin runs 23h apart on 2030-03-31 and 25h apart on 2030-10-27; measured as 23h and 24h.
+  const daily = gapOf(['30 1 * * *'], start, 'Europe/Berlin');
+  assert.equal(daily.ms, h(24));
+  assert.equal(iso(daily.from), '2030-01-01T00:30:00Z');
+  const autumn = gapOf(['30 1 * * *'], new Date('2030-10-26T12:00:00Z'), 'Europe/Berlin');
+  assert.equal(autumn.ms, h(24));
+  // A weekly job across the change: 169 real hours, a week on the wall clock.
+  assert.equal(gapOf(['0 3 * * 0'], new Date('2030-10-20T12:00:00Z'), 'Europe/Berlin').ms, h(7 * 24));
+  // Skipped in spring (02:30 does not exist), it runs at 03:00: 23.5h, then 23.5h; a real gap counts whole.
+  const skipped = gapOf(['30 2 * * *'], new Date('2030-03-25T00:00:00Z'), 'Europe/Berlin');
+  assert.equal(skipped.ms, h(24));
+  // Every 30 minutes: the repeated hour runs twice, the skipped hour leaves 30 minutes.
+  assert.equal(gapOf(['*/30 * * * *'], new Date('2030-03-25T00:00:00Z'), 'Europe/Berlin').ms, 30 * 60_000);
+  // Midnight, then 05:00 onwards: across the change the night is 6 real hours in autumn,
+  // counted as 5, and 4 real hours in spring, counted as 4.
+  const autumnNight = largestCronGap(
+    ['0 0,5-23 * * *'],
+    new Date('2030-10-27T12:00:00Z'),
+    'Europe/Berlin',
+    1,
+  );
+  assert.deepEqual(
+    [autumnNight.ms, iso(autumnNight.from), iso(autumnNight.to)],
+    [h(5), '2030-10-26T22:00:00Z', '2030-10-27T04:00:00Z'],
+  );
+  const springNight = largestCronGap(
+    ['0 0,5-23 * * *'],
+    new Date('2030-03-31T12:00:00Z'),
+    'Europe/Berlin',
+    1,
+  );
+  assert.deepEqual(
+    [springNight.ms, iso(springNight.from), iso(springNight.to)],
+    [h(4), '2030-03-30T23:00:00Z', '2030-03-31T03:00:00Z'],
+  );
+});
+
+test('largestCronGap agrees with listing every run, in UTC and across DST changes', () => {
   let seed = 777;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -72,27 +125,38 @@ test('largestCronGap agrees with listing every run', () => {
   };
   const pick = (min: number, max: number, n: number) =>
     [...new Set(Array.from({ length: n }, () => min + rand(max - min + 1)))].join(',');
-  for (let i = 0; i < 40; i++) {
+  const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe'];
+  for (let i = 0; i < 48; i++) {
+    const timezone = zones[i % zones.length]!;
     const exprs = Array.from(
       { length: 1 + rand(3) },
       () =>
         `${pick(0, 59, 1 + rand(2))} ${pick(0, 23, 1 + rand(4))} ${rand(3) === 0 ? pick(1, 31, 3) : '*'} ` +
         `${rand(4) === 0 ? pick(1, 12, 4) : '*'} ${rand(2) ? '*' : pick(0, 6, 1 + rand(5))}`,
     );
-    const crons = exprs.map(parseCron);
+    const crons = exprs.map((e) => parseCron(e, timezone));
     const next = (t: number) =>
       Math.min(...crons.map((c) => nextRun(c, new Date(t))?.getTime() ?? Number.POSITIVE_INFINITY));
-    // Every run from the window's first day to the first run after its last day, one by one.
-    const end = start.getTime() + GAP_WINDOW_DAYS * 86_400_000;
+    const format = new Intl.DateTimeFormat('sv-SE', {
+      timeZone: timezone,
+      dateStyle: 'short',
+      timeStyle: 'medium',
+    });
+    const offset = (t: number) => Date.parse(`${format.format(t).replace(' ', 'T')}Z`) - t;
+    // Every run from the window's first local day to the first run after its last day, one by one.
+    const from0 = previousRun(parseCron('0 0 * * *', timezone), start)!.getTime();
+    const end = from0 + (GAP_WINDOW_DAYS + 1) * 86_400_000;
     let largest = 0;
     let from = 0;
-    for (let r = next(start.getTime() - 1); r < end; ) {
+    for (let r = next(from0 - 1); r < end; ) {
       const n = next(r);
-      if (n - r > largest) [largest, from] = [n - r, r];
+      const measured = n - r - Math.max(0, offset(r) - offset(n));
+      if (measured > largest) [largest, from] = [measured, r];
       r = n;
     }
-    const gap = largestCronGap(crons, start);
-    assert.equal(gap.ms, largest, exprs.join(' | '));
-    assert.equal(gap.from?.getTime(), from, exprs.join(' | '));
+    const gap = largestCronGap(exprs, start, timezone);
+    const context = `${exprs.join(' | ')} in ${timezone}`;
+    assert.equal(gap.ms, largest, context);
+    assert.equal(gap.from?.getTime(), from, context);
   }
 });

@@ -17,8 +17,9 @@ const cronSchema = z
   .string()
   .superRefine((text, ctx) => {
     try {
-      // A check from a fixed leap-year start: an expression that never runs is a mistake.
-      if (nextRun(parseCron(text), new Date(Date.UTC(2000, 0, 1))) === null)
+      // A check from a fixed leap-year start: an expression that never runs is a mistake. Whether
+      // it runs does not depend on the time zone, so UTC keeps the check the same on every machine.
+      if (nextRun(parseCron(text, 'UTC'), new Date(Date.UTC(2000, 0, 1))) === null)
         ctx.addIssue({ code: 'custom', message: `cron expression ${JSON.stringify(text)} never runs` });
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: err instanceof ArcaError ? err.message : String(err) });
@@ -27,7 +28,7 @@ const cronSchema = z
   .meta({
     description:
       'a cron expression: minute hour day-of-month month day-of-week (or a leading second field), ' +
-      'e.g. "30 1 * * 1-5"; quote it in YAML',
+      'e.g. "30 1 * * 1-5", read in scheduler.timezone; quote it in YAML',
   });
 
 const intervalSchema = z

@@ -62,14 +62,28 @@ export class Repository {
       throw err;
     }
     const k = await openKey(backend, password, opts.keyHint);
-    const plain = await loadUnpacked(backend, k.master, 2, 'config', '');
-    const repo = new Repository(backend, k.master, k.id, parseConfig(plain));
+    return Repository.openUnlocked(backend, { master: k.master, id: k.id });
+  }
+
+  /**
+   * Opens the repository at `backend` with a key unlocked before (from {@link unlockedKey}),
+   * skipping the key derivation: for a process that opens the same repository many times.
+   * The config is read again, so a key of another repository is refused.
+   */
+  static async openUnlocked(backend: Backend, key: { master: MasterKey; id: Id }): Promise<Repository> {
+    const plain = await loadUnpacked(backend, key.master, 2, 'config', '');
+    const repo = new Repository(backend, key.master, key.id, parseConfig(plain));
     if (backend instanceof CachedBackend) {
       await backend.attach(repo.config.id);
       // Packs of tree blobs are what ls, restore and the next backup read again and again.
       backend.setMetadataPacks((pack) => repo.index.packs().get(pack)?.[0]?.type === 'tree');
     }
     return repo;
+  }
+
+  /** The unlocked key, for {@link openUnlocked}. Keep it in memory only. */
+  unlockedKey(): { master: MasterKey; id: Id } {
+    return { master: this.key, id: this.keyId };
   }
 
   /** Wraps an already-known key and config (used by `init`). */

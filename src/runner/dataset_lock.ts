@@ -1,0 +1,57 @@
+/**
+ * No two runs of the same dataset overlap, across processes too (the daemon and a manual
+ * `arca run --dataset`, two timers): a run holds `<state>/locks/<dataset>.lock`, created
+ * exclusively and holding its process ID. A lock whose process is gone is stale and taken
+ * over; the repository locks (restic's) still guard the repositories themselves.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ArcaError, isErrno } from '../errors.js';
+
+/** A held dataset lock; `release` removes it. */
+export interface DatasetLock {
+  release(): void;
+}
+
+/** Takes the lock of `dataset`, or throws ArcaError `locked` naming the process that holds it. */
+export function lockDataset(stateDir: string, dataset: string): DatasetLock {
+  const dir = path.join(stateDir, 'locks');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${dataset}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return { release: () => rmSync(file, { force: true }) };
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    const pid = readPid(file);
+    if (pid !== undefined && pid !== process.pid && isAlive(pid))
+      throw new ArcaError(
+        'locked',
+        `dataset ${dataset} is being backed up by another arca process (pid ${pid})`,
+      );
+    // Stale: its process is gone (or it is ours, left by a run that crashed in this process).
+    rmSync(file, { force: true });
+  }
+  throw new ArcaError('locked', `cannot take the lock of dataset ${dataset} (${file})`);
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return isErrno(err, 'EPERM');
+  }
+}
