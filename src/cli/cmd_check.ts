@@ -3,11 +3,14 @@ import {
   type CheckEvent,
   type CheckResult,
   checkRepository,
+  describePackSelection,
   type PackSelection,
   parsePackSelection,
 } from '../engine/checker.js';
 import { ArcaError } from '../errors.js';
-import { type GlobalOptions, makeOutput, type Output, withRepository } from './context.js';
+import type { RunReport } from '../journal/record_run.js';
+import { type GlobalOptions, makeOutput, type Output, repoLocation, withRepository } from './context.js';
+import { recordCli } from './journal_record.js';
 import { type Progress, startProgress } from './progress.js';
 
 interface CheckCommandOptions {
@@ -35,22 +38,48 @@ export function registerCheck(program: Command): void {
       const out = makeOutput(o);
       const readData = packSelection(o);
       // restic 0.14 checks under an exclusive lock: nothing may add or remove files meanwhile.
-      const report = reporter(out, readData);
+      const events = reporter(out, readData);
       // As restic does, check reads the repository itself, not cached copies of its files: a
       // damaged index or tree on the server must not hide behind a good cached copy.
       const g: GlobalOptions = o.withCache === true ? o : { ...o, cache: false };
-      const result = await withRepository(g, 'exclusive', async (repo) => {
-        try {
-          return await checkRepository(repo, { readData, onEvent: report.onEvent });
-        } finally {
-          report.close();
-        }
+      const entry = {
+        operation: 'check',
+        repository: repoLocation(o),
+        details: { read_data: readData === undefined ? null : describePackSelection(readData) },
+      };
+      await recordCli(o, entry, async (report) => {
+        const result = await withRepository(g, 'exclusive', async (repo) => {
+          try {
+            return await checkRepository(repo, { readData, onEvent: events.onEvent });
+          } finally {
+            events.close();
+          }
+        });
+        Object.assign(report, checkReport(result));
+        if (out.json) out.printJson(resultJson(result));
+        else if (result.skipped) out.warn(result.skipped);
+        if (!result.ok) throw new ArcaError('corrupt', 'repository contains errors');
+        out.info('no errors were found');
       });
-      if (out.json) out.printJson(resultJson(result));
-      else if (result.skipped) out.warn(result.skipped);
-      if (!result.ok) throw new ArcaError('corrupt', 'repository contains errors');
-      out.info('no errors were found');
     });
+}
+
+/** What the journal keeps of a check: what was read and checked, and how many errors were found. */
+function checkReport(r: CheckResult): RunReport {
+  return {
+    bytes_read: r.bytesRead,
+    details: {
+      errors: r.errors.length,
+      first_errors: r.errors.slice(0, 10).map((e) => e.message),
+      hints: r.hints.length,
+      skipped: r.skipped ?? null,
+      snapshots: r.snapshots,
+      packs: r.packs,
+      packs_checked: r.packsChecked,
+      blobs_checked: r.blobsChecked,
+      packs_read: r.readData?.packsSelected ?? 0,
+    },
+  };
 }
 
 function packSelection(o: CheckCommandOptions): PackSelection | undefined {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { describePackSelection, type PackSelection, parsePackSelection } from '../engine/checker.js';
 import { ArcaError } from '../errors.js';
+import type { RunReport } from '../journal/record_run.js';
+import { cleanLocation } from '../journal/secrets.js';
 import { type CopyEvent, copySnapshots } from '../ops/copy.js';
 import { verifyCopy } from '../ops/copy_verify.js';
 import { shortId } from '../repo/id.js';
@@ -15,9 +17,11 @@ import {
   type Output,
   onInterrupt,
   releaseAndClose,
+  repoLocation,
   withRepository,
 } from './context.js';
 import { formatBytes, localTime } from './format.js';
+import { recordCli } from './journal_record.js';
 import { addFromRepoOptions, type FromRepoOptions, openSourceRepository } from './source_repo.js';
 
 interface CopyCommandOptions extends FromRepoOptions, SnapshotFilterOptions {
@@ -50,24 +54,35 @@ export function registerCopy(program: Command): void {
     // restic's rule: --no-lock applies to the source only; the destination is always locked,
     // so that a prune there cannot delete packs this copy has stored but not yet indexed.
     const dest: GlobalOptions = { ...o, lock: true, ...(o.to === undefined ? {} : { repo: o.to }) };
-    await withRepository(dest, 'shared', async (dst) => {
-      const src = await openSourceRepository(o);
-      let srcLock: Lock | undefined;
-      const cleanUp = onInterrupt(async () => {
-        await srcLock?.release();
-      });
-      try {
-        if (o.lock !== false) srcLock = await src.lock(false);
-        await runCopy(o, out, src, dst, refs, sample);
-      } catch (err) {
+    const from = o.fromRepo ?? process.env.ARCA_FROM_REPOSITORY;
+    const entry = {
+      operation: 'copy',
+      repository: repoLocation(dest),
+      details: {
+        from: from === undefined ? null : cleanLocation(from),
+        verify_subset: sample === undefined ? null : describePackSelection(sample),
+      },
+    };
+    await recordCli(o, entry, (report) =>
+      withRepository(dest, 'shared', async (dst) => {
+        const src = await openSourceRepository(o);
+        let srcLock: Lock | undefined;
+        const cleanUp = onInterrupt(async () => {
+          await srcLock?.release();
+        });
+        try {
+          if (o.lock !== false) srcLock = await src.lock(false);
+          await runCopy(o, out, src, dst, refs, sample, report);
+        } catch (err) {
+          cleanUp();
+          await releaseAndClose(srcLock, src.backend);
+          throw err;
+        }
         cleanUp();
-        await releaseAndClose(srcLock, src.backend);
-        throw err;
-      }
-      cleanUp();
-      const releaseError = await releaseAndClose(srcLock, src.backend);
-      if (releaseError) throw releaseError;
-    });
+        const releaseError = await releaseAndClose(srcLock, src.backend);
+        if (releaseError) throw releaseError;
+      }),
+    );
   });
 }
 
@@ -78,6 +93,7 @@ async function runCopy(
   dst: Repository,
   refs: string[],
   sample: PackSelection | undefined,
+  report: RunReport,
 ): Promise<void> {
   const describe = (s: Snapshot): string =>
     `snapshot ${shortId(s.id)} of [${s.paths.join(' ')}] at ${localTime(s.time)} by ${s.username ?? ''}@${s.hostname ?? ''}`;
@@ -96,6 +112,13 @@ async function runCopy(
     dryRun: o.dryRun,
     onEvent,
   });
+  report.bytes_added = result.stats.dataAddedPacked;
+  report.details = {
+    copied: result.copied.map((c) => ({ source: c.source.id, id: c.id ?? null })),
+    skipped: result.skipped.map((s) => s.source.id),
+    blobs_added: result.stats.dataBlobs + result.stats.treeBlobs,
+    packs_written: result.newPacks.size,
+  };
   const verification =
     o.dryRun || result.copied.length === 0
       ? undefined

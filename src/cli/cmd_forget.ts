@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { ArcaError } from '../errors.js';
-import { type ForgetGroup, planForget, removeSnapshots } from '../ops/forget.js';
+import { type ForgetGroup, type ForgetPlan, planForget, removeSnapshots } from '../ops/forget.js';
 import {
   type Duration,
   describePolicy,
@@ -10,17 +10,20 @@ import {
   type SnapshotGroupKey,
 } from '../ops/retention.js';
 import { type Id, shortId } from '../repo/id.js';
+import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import {
   addPruneOptions,
   formatIdSet,
   type PruneCliOptions,
   pruneOptionsFrom,
+  pruneReport,
   runPrune,
 } from './cmd_prune.js';
 import { snapshotFilter, snapshotJson } from './cmd_snapshots.js';
-import { type GlobalOptions, makeOutput, type Output, withRepository } from './context.js';
+import { type GlobalOptions, makeOutput, type Output, repoLocation, withRepository } from './context.js';
 import { collect, localTime, table } from './format.js';
+import { recordCli, startCliRecording } from './journal_record.js';
 
 interface ForgetCliOptions extends GlobalOptions, PruneCliOptions {
   keepLast?: number;
@@ -106,41 +109,83 @@ export function registerForget(program: Command): void {
     if (o.lock === false && !dryRun) {
       throw new ArcaError('usage', '--no-lock is only allowed together with --dry-run for forget');
     }
-    // restic 0.14 forgets under an exclusive lock, and --prune keeps holding it.
-    await withRepository(o, 'exclusive', async (repo) => {
-      const plan = await planForget(repo, { ids, policy, filter: snapshotFilter(o), groupBy });
-      for (const { ref, reason } of plan.ignored) out.warn(`Ignoring ${JSON.stringify(ref)}: ${reason}`);
-      if (plan.policyEmpty) out.info('no policy was specified, no snapshots will be removed');
-      else if (ids.length === 0) {
-        out.info(`Applying Policy: ${describePolicy(policy)}`);
-        for (const g of plan.groups) printGroup(out, g, o.compact === true);
-      }
-      if (plan.remove.length > 0) {
-        if (dryRun) {
-          out.info(
-            `Would have removed the following snapshots:\n${formatIdSet(plan.remove.map((s) => s.id))}\n`,
-          );
-        } else {
-          await removeSnapshots(repo, plan.remove);
-          if (out.verbose) for (const s of plan.remove) out.info(`removed snapshot ${shortId(s.id)}`);
-          out.info(`removed ${plan.remove.length} snapshots`);
-        }
-      }
-      if (out.json && plan.groups.length > 0) out.printJson(plan.groups.map(groupJson));
-      if (o.prune && plan.remove.length > 0) {
-        out.info(
-          dryRun
-            ? `${plan.remove.length} snapshots would be removed, running prune dry run`
-            : `${plan.remove.length} snapshots have been removed, running prune`,
-        );
-        await runPrune(
-          repo,
-          { ...pruneOptions, dryRun, ignoreSnapshots: new Set(plan.remove.map((s) => s.id)) },
-          out,
-        );
-      }
+    const repository = repoLocation(o);
+    // The forget is recorded before prune starts, so that a failed prune is its own record
+    // and does not turn the forget into a failure.
+    const forget = startCliRecording(o, {
+      operation: 'forget',
+      repository,
+      details: rulesDetails(o, ids, policy),
     });
+    try {
+      // restic 0.14 forgets under an exclusive lock, and --prune keeps holding it.
+      await withRepository(o, 'exclusive', async (repo) => {
+        const plan = await forget.run(async (report) => {
+          const plan = await planForget(repo, { ids, policy, filter: snapshotFilter(o), groupBy });
+          await applyPlan(repo, plan, o, out, ids.length === 0 ? policy : undefined);
+          if (!dryRun) report.details = { removed: plan.remove.map((s) => s.id) };
+          return plan;
+        });
+        if (out.json && plan.groups.length > 0) out.printJson(plan.groups.map(groupJson));
+        if (o.prune && plan.remove.length > 0) {
+          out.info(
+            dryRun
+              ? `${plan.remove.length} snapshots would be removed, running prune dry run`
+              : `${plan.remove.length} snapshots have been removed, running prune`,
+          );
+          const ignoreSnapshots = new Set(plan.remove.map((s) => s.id));
+          const entry = { operation: 'prune', repository, details: { after_forget: true } };
+          await recordCli(o, entry, async (report) => {
+            const result = await runPrune(repo, { ...pruneOptions, dryRun, ignoreSnapshots }, out);
+            Object.assign(report, pruneReport(result));
+          });
+        }
+      });
+    } catch (err) {
+      // Opening the repository or taking the lock failed, so the forget did (when the forget
+      // itself or the prune failed, it was recorded already and this does nothing).
+      await forget.finish(err);
+      throw err;
+    }
   });
+}
+
+/** Prints the plan (the policy's groups when one was applied) and removes its snapshots, unless a dry run. */
+async function applyPlan(
+  repo: Repository,
+  plan: ForgetPlan,
+  o: ForgetCliOptions,
+  out: Output,
+  policy: KeepPolicy | undefined,
+): Promise<void> {
+  for (const { ref, reason } of plan.ignored) out.warn(`Ignoring ${JSON.stringify(ref)}: ${reason}`);
+  if (plan.policyEmpty) out.info('no policy was specified, no snapshots will be removed');
+  else if (policy !== undefined) {
+    out.info(`Applying Policy: ${describePolicy(policy)}`);
+    for (const g of plan.groups) printGroup(out, g, o.compact === true);
+  }
+  if (plan.remove.length === 0) return;
+  if (o.dryRun) {
+    out.info(`Would have removed the following snapshots:\n${formatIdSet(plan.remove.map((s) => s.id))}\n`);
+    return;
+  }
+  await removeSnapshots(repo, plan.remove);
+  if (out.verbose) for (const s of plan.remove) out.info(`removed snapshot ${shortId(s.id)}`);
+  out.info(`removed ${plan.remove.length} snapshots`);
+}
+
+/** The rules a forget applied, for its journal record. */
+function rulesDetails(o: ForgetCliOptions, ids: string[], policy: KeepPolicy): Record<string, unknown> {
+  return {
+    snapshots: ids,
+    policy: describePolicy(policy),
+    keep: policy,
+    host: o.host ?? null,
+    tag: o.tag ?? null,
+    path: o.path ?? null,
+    group_by: o.groupBy,
+    removed: [],
+  };
 }
 
 function policyFrom(o: ForgetCliOptions): KeepPolicy {

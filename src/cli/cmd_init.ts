@@ -4,6 +4,7 @@ import { maxRepoVersion, minRepoVersion } from '../repo/config.js';
 import { initRepository, stableRepoVersion } from '../repo/init.js';
 import { parsePolynomial } from '../repo/polynomial.js';
 import { backendFromOptions, type GlobalOptions, makeOutput, repoLocation } from './context.js';
+import { recordCli } from './journal_record.js';
 import { canPrompt, promptNewPassword, readPassword } from './password.js';
 import {
   addFromRepoOptions,
@@ -33,28 +34,34 @@ export function registerInit(program: Command): void {
       const o = cmd.optsWithGlobals<GlobalOptions & InitCommandOptions>();
       const out = makeOutput(o);
       const version = parseRepositoryVersion(o.repositoryVersion);
-      repoLocation(o); // a missing location is reported before any password is asked for
-      const chunkerPolynomial = await sourceChunkerPolynomial(o);
-      const password = await readInitPassword(o);
-      const backend = backendFromOptions(o);
-      // The backend's form of the location: credentials given in the URL are left out.
-      const location = backend.location;
-      try {
-        const repo = await initRepository(backend, password, { version, chunkerPolynomial });
-        if (out.json) {
-          out.printJson({ message_type: 'initialized', id: repo.config.id, repository: location });
-          return;
+      // A missing location is reported before any password is asked for.
+      const entry = { operation: 'init', repository: repoLocation(o), details: { version } };
+      await recordCli(o, entry, async (report) => {
+        const chunkerPolynomial = await sourceChunkerPolynomial(o);
+        const password = await readInitPassword(o);
+        const backend = backendFromOptions(o);
+        // The backend's form of the location: credentials given in the URL are left out.
+        const location = backend.location;
+        try {
+          const repo = await initRepository(backend, password, { version, chunkerPolynomial });
+          report.details = { repository_id: repo.config.id, chunker_copied: chunkerPolynomial !== undefined };
+          if (out.json) {
+            out.printJson({ message_type: 'initialized', id: repo.config.id, repository: location });
+            return;
+          }
+          const copied =
+            chunkerPolynomial === undefined
+              ? ''
+              : ' with chunker parameters copied from secondary repository';
+          out.info(`created restic repository ${repo.config.id.slice(0, 10)} at ${location}${copied}`);
+          out.info('');
+          out.info('Please note that knowledge of your password is required to access');
+          out.info('the repository. Losing your password means that your data is');
+          out.info('irrecoverably lost.');
+        } finally {
+          await backend.close();
         }
-        const copied =
-          chunkerPolynomial === undefined ? '' : ' with chunker parameters copied from secondary repository';
-        out.info(`created restic repository ${repo.config.id.slice(0, 10)} at ${location}${copied}`);
-        out.info('');
-        out.info('Please note that knowledge of your password is required to access');
-        out.info('the repository. Losing your password means that your data is');
-        out.info('irrecoverably lost.');
-      } finally {
-        await backend.close();
-      }
+      });
     },
   );
 }

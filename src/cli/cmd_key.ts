@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { ArcaError } from '../errors.js';
+import type { RunEntry } from '../journal/record_run.js';
 import { type Id, resolvePrefix, shortId } from '../repo/id.js';
 import { calibrateKdf } from '../repo/kdf.js';
 import { addKey, parseKeyFile, unlockKeyFile } from '../repo/key.js';
 import type { Repository } from '../repo/repository.js';
-import { type GlobalOptions, makeOutput, withRepository } from './context.js';
+import { type GlobalOptions, makeOutput, repoLocation, withRepository } from './context.js';
 import { localTime, table } from './format.js';
+import { recordCli } from './journal_record.js';
 import { canPrompt, promptNewPassword, readPassword } from './password.js';
 
 interface NewKeyOptions {
@@ -48,10 +50,13 @@ export function registerKey(program: Command): void {
     async (_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & NewKeyOptions>();
       const out = makeOutput(o);
-      await withRepository(o, 'shared', async (repo) => {
-        const id = await addVerifiedKey(repo, await readNewPassword(o), o);
-        out.info(`saved new key with ID ${id}`);
-      });
+      await recordCli(o, keyChange(o, 'add'), (report) =>
+        withRepository(o, 'shared', async (repo) => {
+          const id = await addVerifiedKey(repo, await readNewPassword(o), o);
+          report.details = { key_id: id };
+          out.info(`saved new key with ID ${id}`);
+        }),
+      );
     },
   );
 
@@ -61,14 +66,17 @@ export function registerKey(program: Command): void {
     .action(async (idPrefix: string, _opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(o);
-      await withRepository(o, 'exclusive', async (repo) => {
-        const id = resolvePrefix(idPrefix, await repo.listIds('keys'), 'key');
-        if (id === repo.keyId) {
-          throw new ArcaError('unsupported', 'refusing to remove key currently used to access repository');
-        }
-        await repo.backend.remove({ type: 'keys', name: id });
-        out.info(`removed key ${id}`);
-      });
+      await recordCli(o, keyChange(o, 'remove'), (report) =>
+        withRepository(o, 'exclusive', async (repo) => {
+          const id = resolvePrefix(idPrefix, await repo.listIds('keys'), 'key');
+          if (id === repo.keyId) {
+            throw new ArcaError('unsupported', 'refusing to remove key currently used to access repository');
+          }
+          await repo.backend.remove({ type: 'keys', name: id });
+          report.details = { removed_key_id: id };
+          out.info(`removed key ${id}`);
+        }),
+      );
     });
 
   addNewKeyOptions(
@@ -78,14 +86,28 @@ export function registerKey(program: Command): void {
   ).action(async (_opts, cmd: Command) => {
     const o = cmd.optsWithGlobals<GlobalOptions & NewKeyOptions>();
     const out = makeOutput(o);
-    await withRepository(o, 'exclusive', async (repo) => {
-      // The new key is stored and proven to work before the old one goes, so a crash in
-      // between leaves two working keys, never none.
-      const id = await addVerifiedKey(repo, await readNewPassword(o), o);
-      await repo.backend.remove({ type: 'keys', name: repo.keyId });
-      out.info(`saved new key with ID ${id}`);
-    });
+    await recordCli(o, keyChange(o, 'passwd'), (report) =>
+      withRepository(o, 'exclusive', async (repo) => {
+        // The new key is stored and proven to work before the old one goes, so a crash in
+        // between leaves two working keys, never none.
+        const id = await addVerifiedKey(repo, await readNewPassword(o), o);
+        // Noted before the old key goes, so that the record of a failure there names the new key.
+        report.details = { key_id: id };
+        await repo.backend.remove({ type: 'keys', name: repo.keyId });
+        report.details = { key_id: id, removed_key_id: repo.keyId };
+        out.info(`saved new key with ID ${id}`);
+      }),
+    );
   });
+}
+
+/** The journal entry of a key change: which change, and for a new key the user and host it names (never a password). */
+function keyChange(o: GlobalOptions & NewKeyOptions, action: 'add' | 'remove' | 'passwd'): RunEntry {
+  return {
+    operation: 'key-change',
+    repository: repoLocation(o),
+    details: action === 'remove' ? { action } : { action, user: o.user ?? null, host: o.host ?? null },
+  };
 }
 
 function addNewKeyOptions(cmd: Command): Command {

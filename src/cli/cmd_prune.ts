@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ArcaError } from '../errors.js';
+import type { RunReport } from '../journal/record_run.js';
 import {
   defaultMaxUnused,
   type PruneOptions,
@@ -11,8 +12,9 @@ import {
 } from '../ops/prune.js';
 import { type Id, shortId } from '../repo/id.js';
 import type { Repository } from '../repo/repository.js';
-import { type GlobalOptions, makeOutput, type Output, withRepository } from './context.js';
+import { type GlobalOptions, makeOutput, type Output, repoLocation, withRepository } from './context.js';
 import { formatBytes } from './format.js';
+import { recordCli } from './journal_record.js';
 
 /** The prune options `prune` and `forget --prune` share, as the command line gives them. */
 export interface PruneCliOptions {
@@ -64,8 +66,27 @@ export function registerPrune(program: Command): void {
       throw new ArcaError('usage', '--no-lock is only allowed together with --dry-run for prune');
     }
     // restic 0.14 prunes under an exclusive lock: no backup may add packs meanwhile.
-    await withRepository(o, 'exclusive', (repo) => runPrune(repo, opts, out));
+    await recordCli(o, { operation: 'prune', repository: repoLocation(o) }, (report) =>
+      withRepository(o, 'exclusive', async (repo) => {
+        Object.assign(report, pruneReport(await runPrune(repo, opts, out)));
+      }),
+    );
   });
+}
+
+/** What the journal keeps of a prune run: packs deleted and written, and the bytes it freed. */
+export function pruneReport(r: PruneResult): RunReport {
+  return {
+    details: {
+      packs_deleted: r.packsDeleted,
+      packs_written: r.packsWritten,
+      index_files_deleted: r.indexFilesDeleted,
+      index_files_written: r.indexFilesWritten,
+      // restic's "total prune": the unused and unreferenced data removed (repacked packs are
+      // rewritten without it).
+      bytes_freed: _totals(r.plan.stats).pruneSize,
+    },
+  };
 }
 
 /**

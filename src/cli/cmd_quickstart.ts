@@ -1,19 +1,26 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { LocalBackend } from '../backend/local.js';
-import { arcaDirs } from '../dirs.js';
 import { restoreTree } from '../engine/restorer.js';
 import { verifyRestoredFiles } from '../engine/verify.js';
 import { ArcaError, ExitCode } from '../errors.js';
+import type { RunReport } from '../journal/record_run.js';
 import { backup } from '../ops/backup.js';
 import { shortId } from '../repo/id.js';
-import { initRepository } from '../repo/init.js';
 import { Repository } from '../repo/repository.js';
+import type { Snapshot } from '../repo/snapshot.js';
+import { backupReport } from './cmd_backup.js';
 import { type GlobalOptions, makeOutput } from './context.js';
+import {
+  createLocalRepository,
+  defaultRepository,
+  localRepositoryExists,
+  readPasswordFile,
+} from './default_repo.js';
 import { formatBytes } from './format.js';
+import { recordCli } from './journal_record.js';
 
 /** Registers `arca quickstart`: a backup and a verified, timed restore test on embedded defaults. */
 export function registerQuickstart(program: Command): void {
@@ -24,80 +31,97 @@ export function registerQuickstart(program: Command): void {
     .action(async (paths: string[], _o, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(o);
-      const dirs = arcaDirs();
-      const location = o.repo ?? process.env.ARCA_REPOSITORY ?? path.join(dirs.data, 'repository');
-      const pwFile = o.passwordFile ?? process.env.ARCA_PASSWORD_FILE ?? path.join(dirs.config, 'password');
+      const defaults = defaultRepository();
+      const location = o.repo ?? process.env.ARCA_REPOSITORY ?? defaults.location;
+      const pwFile = o.passwordFile ?? process.env.ARCA_PASSWORD_FILE ?? defaults.passwordFile;
       const targets = paths.length > 0 ? paths : ['.'];
       for (const t of targets) if (!existsSync(t)) throw new ArcaError('usage', `${t} does not exist`);
 
-      const backend = new LocalBackend(location);
-      let repo: Repository;
-      if (existsSync(path.join(location, 'config'))) {
-        repo = await Repository.open(backend, readPasswordFile(pwFile));
-      } else {
-        if (!existsSync(pwFile)) {
-          mkdirSync(path.dirname(pwFile), { recursive: true, mode: 0o700 });
-          writeFileSync(pwFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-          out.info(
-            `generated a repository password in ${pwFile} (keep a copy somewhere safe: without it the backups cannot be read)`,
-          );
-        }
-        mkdirSync(path.dirname(location), { recursive: true, mode: 0o700 });
-        repo = await initRepository(backend, readPasswordFile(pwFile));
-        out.info(`created repository ${repo.config.id.slice(0, 10)} at ${location}`);
-      }
+      const repo = localRepositoryExists(location)
+        ? await Repository.open(new LocalBackend(location), readPasswordFile(pwFile))
+        : await recordCli(o, { operation: 'init', repository: location }, async (report) => {
+            const created = await createLocalRepository(location, pwFile, out);
+            report.details = { repository_id: created.config.id };
+            return created;
+          });
       const lock = await repo.lock(false);
       try {
-        const b = await backup(repo, { paths: targets, tags: ['quickstart'] });
+        const backupEntry = {
+          operation: 'backup',
+          repository: location,
+          details: { paths: targets.map((t) => path.resolve(t)), tags: ['quickstart'] },
+        };
+        const b = await recordCli(o, backupEntry, async (report) => {
+          const b = await backup(repo, { paths: targets, tags: ['quickstart'] });
+          Object.assign(report, backupReport(b));
+          return b;
+        });
         for (const p of b.problems) out.warn(`error: ${p.path}: ${p.message}`);
         const snap = b.snapshot!;
         out.info(
           `backup: snapshot ${shortId(snap.id)}, ${b.stats.totalFiles} files, ${formatBytes(b.stats.totalBytes)}, ` +
             `${formatBytes(b.saver.dataAdded)} new, in ${b.seconds.toFixed(1)} s`,
         );
-        // The restore test goes to a fresh sandbox, never over the original files.
-        const sandbox = mkdtempSync(path.join(os.tmpdir(), 'arca-restore-test-'));
-        try {
-          const started = Date.now();
-          const r = await restoreTree(repo, snap.tree, { target: sandbox });
-          const v = verifyRestoredFiles(repo, r.restoredFiles);
-          const seconds = (Date.now() - started) / 1000;
-          const problems = [...r.problems, ...v.problems];
-          for (const p of problems) out.warn(`restore test: ${p.path}: ${p.message}`);
-          const result = {
-            repository: location,
-            snapshot_id: snap.id,
-            files: b.stats.totalFiles,
-            bytes: b.stats.totalBytes,
-            backup_seconds: b.seconds,
-            restore_seconds: seconds,
-            restore_verified_files: v.files,
-            restore_ok: problems.length === 0,
-          };
-          if (out.json) out.printJson(result);
-          else {
-            out.info(
-              `restore test: ${v.files} files, ${formatBytes(r.bytes)} restored and verified in ${seconds.toFixed(1)} s ` +
-                `(${problems.length === 0 ? 'passed' : `${problems.length} problems`})`,
-            );
-          }
-          if (problems.length > 0) process.exitCode = ExitCode.error;
-          else if (b.problems.length > 0) process.exitCode = ExitCode.partial;
-        } finally {
-          rmSync(sandbox, { recursive: true, force: true });
+        const drill = { operation: 'drill', repository: location, snapshot_id: snap.id };
+        const test = await recordCli(o, drill, (report) => restoreTest(repo, snap, report));
+        const { restored, verified, seconds, problems } = test;
+        for (const p of problems) out.warn(`restore test: ${p.path}: ${p.message}`);
+        const result = {
+          repository: location,
+          snapshot_id: snap.id,
+          files: b.stats.totalFiles,
+          bytes: b.stats.totalBytes,
+          backup_seconds: b.seconds,
+          restore_seconds: seconds,
+          restore_verified_files: verified,
+          restore_ok: problems.length === 0,
+        };
+        if (out.json) out.printJson(result);
+        else {
+          out.info(
+            `restore test: ${verified} files, ${formatBytes(restored)} restored and verified in ${seconds.toFixed(1)} s ` +
+              `(${problems.length === 0 ? 'passed' : `${problems.length} problems`})`,
+          );
         }
+        if (problems.length > 0) process.exitCode = ExitCode.error;
+        else if (b.problems.length > 0) process.exitCode = ExitCode.partial;
       } finally {
         await lock.release();
       }
     });
 }
 
-function readPasswordFile(file: string): string {
+/**
+ * Restores `snap` into a fresh sandbox (never over the original files), verifies what was
+ * written and times it: a restore drill, recorded as one.
+ */
+async function restoreTest(
+  repo: Repository,
+  snap: Snapshot,
+  report: RunReport,
+): Promise<{
+  restored: number;
+  verified: number;
+  seconds: number;
+  problems: { path: string; message: string }[];
+}> {
+  const sandbox = mkdtempSync(path.join(os.tmpdir(), 'arca-restore-test-'));
   try {
-    const pw = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
-    if (pw !== '') return pw;
-  } catch {
-    // reported below
+    const started = Date.now();
+    const r = await restoreTree(repo, snap.tree, { target: sandbox });
+    const v = verifyRestoredFiles(repo, r.restoredFiles);
+    const seconds = (Date.now() - started) / 1000;
+    const problems = [...r.problems, ...v.problems];
+    report.files_read = r.files;
+    report.bytes_read = r.bytes;
+    report.details = { restore_seconds: seconds, verified_files: v.files, problems: problems.length };
+    const first = problems[0];
+    if (first !== undefined) {
+      report.result = 'failed';
+      report.error = `the restore test found ${problems.length} problems, the first: ${first.path}: ${first.message}`;
+    }
+    return { restored: r.bytes, verified: v.files, seconds, problems };
+  } finally {
+    rmSync(sandbox, { recursive: true, force: true });
   }
-  throw new ArcaError('no-password', `cannot read a password from ${file}`);
 }

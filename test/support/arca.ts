@@ -1,7 +1,12 @@
 /**
  * Runs the built `arca` CLI as a user would (`node bin/arca.js …`), for end-to-end tests.
  * The tests run from `dist/test/`, so the project root is two levels up from there.
+ *
+ * Every arca these tests start records into a journal in a temporary directory of the test
+ * process ({@link testJournal}), never into the journal of the user running the tests.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RunResult, run } from './run.js';
@@ -13,6 +18,16 @@ export const projectRoot = path.resolve(
   here.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..',
 );
 const bin = path.join(projectRoot, 'bin', 'arca.js');
+
+const journalDir = mkdtempSync(path.join(os.tmpdir(), 'arca-test-journal-'));
+process.on('exit', () => rmSync(journalDir, { recursive: true, force: true }));
+/**
+ * The journal of this test process. It is `ARCA_JOURNAL` in this process's environment, so
+ * that arca started without {@link arca} (spawned directly, under setpriv…) uses it too;
+ * {@link arca} uses it unless the caller's `env` names another.
+ */
+export const testJournal = path.join(journalDir, 'journal.db');
+process.env.ARCA_JOURNAL = testJournal;
 
 /** How to run arca. */
 export interface ArcaOptions {

@@ -1,6 +1,7 @@
 /**
  * Journals for tests: a temporary journal holding records, raw SQL for tampering with it
- * as an attacker would, and running code that imports arca's modules in a child process.
+ * as an attacker would, reading a journal back, and running code that imports arca's
+ * modules in a child process.
  */
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -55,6 +56,16 @@ export function tamper(file: string, ...statements: string[]): void {
     for (const sql of statements) db.exec(sql);
   } finally {
     db.close();
+  }
+}
+
+/** Every record of the journal at `file`, oldest first (opened read-only and closed again). */
+export function readJournal(file: string): JournalRecord[] {
+  const journal = Journal.open(file, { readonly: true });
+  try {
+    return journal.list();
+  } finally {
+    journal.close();
   }
 }
 
