@@ -351,14 +351,14 @@ datasets:
     owner: ops
     classification: internal
     tier: 3
-    rpo: 2h
+    rpo: 30s
     rto: 4h
     mtd: 1d
     sources:
       sqlite:
         - path: ${JSON.stringify(path.join(root, 'missing.db'))}
     schedule:
-      full: {every: 1h}
+      full: {every: 20s}
     copies: [local]
     retention:
       keep: {last: 3}
@@ -405,7 +405,8 @@ notifications:
           ok('full') >= 1 &&
           ok('differential') >= 1 &&
           ok('incremental') >= 2 &&
-          hook.events.some((e) => e.event === 'failure' && e.dataset === 'broken')
+          hook.events.some((e) => e.event === 'failure' && e.dataset === 'broken') &&
+          hook.events.some((e) => e.event === 'rpo-breach' && e.dataset === 'broken')
         );
       };
       // Bounded: at most 150 s of schedule (a full minute holds every level twice).
@@ -429,9 +430,11 @@ notifications:
       if (b.level === 'incremental')
         assert.notEqual(b.details.parent, null, 'an incremental compares with the last');
     }
-    // The failing source: three attempts (one and two retries), then on_failure, a webhook and an RPO alert.
+    // The failing source: three attempts (one and two retries), then on_failure, a webhook, and
+    // once the RPO has passed since the first attempt with no good backup, an RPO alert.
     const broken = records.filter((r) => r.operation === 'backup' && r.dataset === 'broken');
     assert.ok(broken.length >= 3 && broken.every((r) => r.result === 'failed'), JSON.stringify(broken));
+    assert.ok(records.some((r) => r.operation === 'rpo-breach' && r.dataset === 'broken'));
     assert.match(broken[0]!.error ?? '', /missing\.db/);
     const failure = hook.events.find((e) => e.event === 'failure' && e.dataset === 'broken')!;
     assert.equal(failure.attempts, 3);

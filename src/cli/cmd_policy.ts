@@ -19,11 +19,15 @@ export function registerPolicy(program: Command): void {
       'where to write it, - for standard output (default: $ARCA_POLICY or arca.yaml)',
     )
     .option('--force', 'replace an existing file')
+    .option('--no-init', 'do not create the local repository the example names when it does not exist')
     .action(async (_opts, cmd: Command) => {
-      const o = cmd.optsWithGlobals<GlobalOptions & { output?: string; force?: boolean }>();
-      const file = (await actions()).policyInit(o);
-      if (file !== '-')
-        makeOutput(o).info(`wrote ${file}; check it with: arca policy check --policy ${file}`);
+      const o = cmd.optsWithGlobals<GlobalOptions & { output?: string; force?: boolean; init: boolean }>();
+      const a = await actions();
+      const file = a.policyInit(o);
+      if (file === '-') return;
+      const out = makeOutput(o);
+      out.info(`wrote ${file}; check it with: arca policy check --policy ${file}`);
+      if (o.init) await a.setUpDefaultRepository(o, out);
     });
   policy
     .command('schema')

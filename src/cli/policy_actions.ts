@@ -4,13 +4,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { arcaDirs } from '../dirs.js';
 import { ArcaError, isErrno } from '../errors.js';
 import { examplePolicy } from '../policy/example.js';
 import { checkPolicy, type Finding, formatFinding } from '../policy/findings.js';
 import { parsePolicy, readPolicy, resolvePolicyFile } from '../policy/load.js';
 import { policyJsonSchema } from '../policy/schema.js';
-import type { Output } from './context.js';
+import type { GlobalOptions, Output } from './context.js';
+import { createLocalRepository, defaultRepository, localRepositoryExists } from './default_repo.js';
+import { recordCli } from './journal_record.js';
 
 /** Where and when a policy command runs; tests pass their own. */
 export interface PolicyEnvironment {
@@ -26,10 +27,10 @@ export function policyInit(
 ): string {
   const env = o.env ?? process.env;
   const cwd = o.cwd ?? process.cwd();
-  const dirs = arcaDirs(env);
+  const defaults = defaultRepository(env);
   const text = examplePolicy({
-    repository: path.join(dirs.data, 'repository'),
-    passwordFile: path.join(dirs.config, 'password'),
+    repository: defaults.location,
+    passwordFile: defaults.passwordFile,
     paths: [cwd],
     today: o.now ?? new Date(),
   });
@@ -48,6 +49,19 @@ export function policyInit(
     throw new ArcaError('io', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
   return file;
+}
+
+/**
+ * Creates the local repository the example policy names (and its password file) unless it
+ * exists, so that `arca run` works right after `arca policy init`.
+ */
+export async function setUpDefaultRepository(o: GlobalOptions, out: Output): Promise<void> {
+  const { location, passwordFile } = defaultRepository();
+  if (localRepositoryExists(location)) return;
+  await recordCli(o, { operation: 'init', repository: location }, async (report) => {
+    const repo = await createLocalRepository(location, passwordFile, out);
+    report.details = { repository_id: repo.config.id, version: repo.version };
+  });
 }
 
 /** The policy's JSON Schema as printed by `arca policy schema`. */

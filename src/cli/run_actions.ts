@@ -51,6 +51,7 @@ function makeContext(
       env: process.env,
       cacheDir: o.cache === false ? false : o.cacheDir,
       onRetry: (line) => out.warn(`arca: ${line}`),
+      onWarning: (line) => out.warn(`arca: warning: ${line}`),
       keys: new Map(),
     },
     env: process.env,

@@ -20,7 +20,12 @@ const stderrTail = 200;
 export function runCommand(command: string, event: ArcaEvent, ctx: ChannelContext): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...ctx.env, ARCA_EVENT: event.event, ARCA_DATASET: event.dataset, ARCA_SUMMARY: event.summary },
+      env: {
+        ...ctx.env,
+        ARCA_EVENT: event.event,
+        ARCA_DATASET: event.dataset ?? '',
+        ARCA_SUMMARY: event.summary,
+      },
       stdio: ['pipe', 'ignore', 'pipe'],
       detached: true,
     });

@@ -7,11 +7,13 @@ import type { ArcaEvent } from './event.js';
 
 /** `[arca] FAILED backup of dataset files (POL-BKP-001)`, and likewise for an RPO breach or a success. */
 export function emailSubject(event: ArcaEvent): string {
-  const dataset = `dataset ${event.dataset}`;
+  const subject =
+    event.dataset !== undefined ? `dataset ${event.dataset}` : `repository ${event.repository ?? '?'}`;
+  const operation = event.operation ?? 'backup';
   const what = {
-    failure: `FAILED backup of ${dataset}`,
-    'rpo-breach': `RPO breach: ${dataset}`,
-    success: `backup of ${dataset} succeeded`,
+    failure: `FAILED ${operation} of ${subject}`,
+    'rpo-breach': `RPO breach: ${subject}`,
+    success: `${operation} of ${subject} succeeded`,
   }[event.event];
   return `[arca] ${what} (${event.policy})`;
 }

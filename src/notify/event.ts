@@ -15,7 +15,12 @@ export interface ArcaEvent {
   who: string;
   /** The policy's `metadata.id`. */
   policy: string;
-  dataset: string;
+  /** The dataset the event is about; absent when it is about a repository (a failed prune). */
+  dataset?: string;
+  /** The repository a repository-wide operation (prune) concerns, by policy name. */
+  repository?: string;
+  /** What failed or succeeded: `backup` (the default) or `prune`. */
+  operation?: 'backup' | 'prune';
   /** The backup level of the run, when the event is about a run. */
   level?: string;
   /** One line for a person: what happened. */

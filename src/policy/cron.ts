@@ -89,7 +89,7 @@ function reason(message: string, fields: readonly string[]): string {
 }
 
 /** True when `timezone` is a name the platform knows (`UTC`, `Europe/Berlin`). */
-function knownTimeZone(timezone: string): boolean {
+export function knownTimeZone(timezone: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: timezone });
     return true;

@@ -38,7 +38,12 @@ const events = (defaults: string) =>
 const smtpSchema = z
   .strictObject({
     host: z.string().min(1, { error: 'must not be empty' }).meta({ description: 'SMTP server' }),
-    port: z.int().min(1).max(65535).optional().meta({ description: 'port (default: 587, or 465 with tls)' }),
+    port: z
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .meta({ description: 'port (default: 587 with starttls, 465 with tls, 25 with none)' }),
     tls: z
       .enum(['starttls', 'tls', 'none'])
       .optional()

@@ -3,16 +3,8 @@
  * a failed run is retried before it is reported.
  */
 import { z } from 'zod';
+import { knownTimeZone } from './cron.js';
 import { durationMs, durationSchema } from './duration.js';
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** How failed runs are retried: `attempts` more tries, waiting `delay`, doubling up to `max_delay`. */
 export const retrySchema = z
@@ -36,7 +28,7 @@ export const schedulerSchema = z
   .strictObject({
     timezone: z
       .string()
-      .refine(isTimeZone, { error: 'expected an IANA time zone such as Europe/Berlin or UTC' })
+      .refine(knownTimeZone, { error: 'expected an IANA time zone such as Europe/Berlin or UTC' })
       .optional()
       .meta({ description: "the time zone of the cron expressions (default: the machine's)" }),
     retry: retrySchema.optional(),

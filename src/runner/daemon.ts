@@ -36,10 +36,19 @@ export async function runDaemon(ctx: RunnerContext, opts: DaemonOptions): Promis
     const outcome = await runOnce(ctx);
     if (ctx.signal.aborted) break;
     const plan = currentPlan(ctx);
-    // Something came due while the round ran: go again at once (a round that ran nothing
-    // cannot loop here: each run is recorded, so what ran is not due again).
-    const ran = outcome.jobs.length + outcome.prunes.length > 0;
-    if (ran && (plan.datasets.some((d) => d.run !== null) || plan.prunes.some((p) => p.due))) continue;
+    // Something came due while the round ran (a dataset's next moment passed during a long
+    // backup): go again at once. Only what this round did not attempt counts, so a failure
+    // that leaves something due cannot make the daemon spin.
+    const attempted = new Set([
+      ...outcome.jobs.map((j) => `dataset:${j.dataset}`),
+      ...outcome.prunes.map((p) => `prune:${p.repository}`),
+      ...outcome.skipped.map((d) => `dataset:${d}`),
+    ]);
+    const dueNow = [
+      ...plan.datasets.filter((d) => d.run !== null).map((d) => `dataset:${d.dataset}`),
+      ...plan.prunes.filter((p) => p.due).map((p) => `prune:${p.repository}`),
+    ];
+    if (dueNow.some((k) => !attempted.has(k))) continue;
     const now = ctx.now().getTime();
     const wait = plan.next === null ? maxSleep : Math.min(maxSleep, Math.max(0, plan.next.getTime() - now));
     if (plan.next !== null && wait < maxSleep)

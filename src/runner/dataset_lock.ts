@@ -1,8 +1,10 @@
 /**
  * No two runs of the same dataset overlap, across processes too (the daemon and a manual
  * `arca run --dataset`, two timers): a run holds `<state>/locks/<dataset>.lock`, created
- * exclusively and holding its process ID. A lock whose process is gone is stale and taken
- * over; the repository locks (restic's) still guard the repositories themselves.
+ * exclusively and holding its process ID and the kernel's boot ID. A lock whose process is
+ * gone, or that was taken before the last reboot (its process ID may belong to another
+ * program by now), is stale and taken over; the repository locks (restic's) still guard the
+ * repositories themselves.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,13 +22,13 @@ export function lockDataset(stateDir: string, dataset: string): DatasetLock {
   const file = path.join(dir, `${dataset}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      writeFileSync(file, `${process.pid} ${bootId()}\n`, { flag: 'wx', mode: 0o600 });
       return { release: () => rmSync(file, { force: true }) };
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
     }
-    const pid = readPid(file);
-    if (pid !== undefined && pid !== process.pid && isAlive(pid))
+    const { pid, boot } = readLock(file);
+    if (pid !== undefined && pid !== process.pid && boot === bootId() && isAlive(pid))
       throw new ArcaError(
         'locked',
         `dataset ${dataset} is being backed up by another arca process (pid ${pid})`,
@@ -37,13 +39,28 @@ export function lockDataset(stateDir: string, dataset: string): DatasetLock {
   throw new ArcaError('locked', `cannot take the lock of dataset ${dataset} (${file})`);
 }
 
-function readPid(file: string): number | undefined {
+function readLock(file: string): { pid?: number; boot?: string } {
   try {
-    const n = Number.parseInt(readFileSync(file, 'utf8'), 10);
-    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+    const [pidText, boot] = readFileSync(file, 'utf8').trim().split(' ');
+    const n = Number.parseInt(pidText ?? '', 10);
+    return { pid: Number.isSafeInteger(n) && n > 0 ? n : undefined, boot: boot ?? '' };
   } catch {
-    return undefined;
+    return {};
   }
+}
+
+let cachedBootId: string | undefined;
+
+/** The kernel's ID of this boot (Linux), or '' where there is none. */
+function bootId(): string {
+  if (cachedBootId === undefined) {
+    try {
+      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      cachedBootId = '';
+    }
+  }
+  return cachedBootId;
 }
 
 function isAlive(pid: number): boolean {

@@ -12,6 +12,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { onInterrupt } from '../cli/context.js';
 import { PathFilter } from '../engine/filter.js';
 import { ArcaError } from '../errors.js';
 import { currentWho } from '../journal/record.js';
@@ -23,15 +24,15 @@ import { planForget, removeSnapshots } from '../ops/forget.js';
 import type { Dataset } from '../policy/datasets.js';
 import { durationMs } from '../policy/duration.js';
 import { keepPolicyFor } from '../policy/retention.js';
-import { retrySettings } from '../policy/scheduler.js';
 import type { BackupLevel } from '../policy/schedules.js';
 import { type Id, shortId } from '../repo/id.js';
 import type { Repository } from '../repo/repository.js';
 import { type RunnerContext, recorded } from './context.js';
 import { hasDumps, writeDumps } from './dumps.js';
 import { runHook } from './hooks.js';
-import { notifyAndRecord } from './notify.js';
+import { notifyAndRecord, pingAndRecord } from './notify.js';
 import { withPolicyRepository } from './repos.js';
+import { errorText, isInterruption, withRetries } from './retry.js';
 
 /** The tag that marks a dataset's snapshots. */
 export function datasetTag(dataset: string): string {
@@ -60,6 +61,8 @@ export interface JobResult {
 interface Progress {
   snapshot?: { id: Id; tree: Id; partial: boolean };
   copied: Set<string>;
+  /** Packs a copy wrote that did not verify, by destination: verified again on the retry. */
+  unverified: Map<string, Map<Id, number>>;
   forgotten: Set<string>;
 }
 
@@ -72,83 +75,77 @@ export async function runDatasetJob(
   const policy = ctx.loaded.policy;
   const d = policy.datasets[name];
   if (d === undefined) throw new ArcaError('usage', `the policy has no dataset ${JSON.stringify(name)}`);
-  const retry = retrySettings(policy.scheduler?.retry);
-  const progress: Progress = { copied: new Set(), forgotten: new Set() };
+  const progress: Progress = { copied: new Set(), unverified: new Map(), forgotten: new Set() };
   const touched = new Set<string>();
-  const { pingHealthchecks } = await import('../notify/notify.js');
-  await pingHealthchecks(policy.notifications, 'start', undefined, { env: ctx.env });
-  let attempt = 0;
-  let lastError: unknown;
-  for (;;) {
-    attempt++;
-    try {
-      await attemptJob(ctx, name, d, level, progress, touched);
-      lastError = undefined;
-      break;
-    } catch (err) {
-      lastError = err;
-      if (isInterrupt(err, ctx) || attempt > retry.attempts || !worthRetrying(err)) break;
-      const wait = Math.min(retry.maxDelayMs, retry.delayMs * 2 ** (attempt - 1));
-      ctx.report({
-        type: 'retry',
-        dataset: name,
-        level,
-        attempt,
-        text: `${name}: attempt ${attempt} failed: ${message(err)}; retrying in ${formatSeconds(wait)}`,
-      });
-      try {
-        await ctx.sleep(wait, ctx.signal);
-      } catch {
-        break;
-      }
-    }
-  }
+  await pingAndRecord(ctx, 'start', { dataset: name, level });
+  const { attempts, error } = await withRetries(
+    ctx,
+    name,
+    () => attemptJob(ctx, name, d, level, progress, touched),
+    { dataset: name, level },
+  );
+  const interrupted = error !== undefined && isInterruption(error);
   const result: JobResult = {
     dataset: name,
     level,
     result:
-      lastError === undefined
+      error === undefined
         ? progress.snapshot?.partial
           ? 'partial'
           : 'success'
-        : isInterrupt(lastError, ctx)
+        : interrupted
           ? 'interrupted'
           : 'failed',
-    attempts: attempt,
+    attempts,
     snapshot: progress.snapshot?.id,
-    error: lastError === undefined ? undefined : message(lastError),
+    error: error === undefined ? undefined : errorText(error),
     touched: [...touched],
   };
-  if (result.result === 'interrupted') return result;
+  if (interrupted) {
+    // Whatever `before` changed must still be undone; the hook gets a short time, the process is stopping.
+    await runOnFailure(ctx, name, level, d, 'interrupted', 60_000);
+    return result;
+  }
   const event: ArcaEvent = {
-    event: lastError === undefined ? 'success' : 'failure',
+    event: error === undefined ? 'success' : 'failure',
     time: ctx.now().toISOString(),
     who: currentWho(),
     policy: policy.metadata.id,
     dataset: name,
     level,
     summary:
-      lastError === undefined
+      error === undefined
         ? `${level} backup of dataset ${name} succeeded (snapshot ${shortId(result.snapshot ?? '')})`
-        : `${level} backup of dataset ${name} FAILED after ${attempt} ${attempt === 1 ? 'attempt' : 'attempts'}: ${result.error}`,
-    attempts: attempt,
+        : `${level} backup of dataset ${name} FAILED after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}: ${result.error}`,
+    attempts,
     repositories: d.copies,
     ...(result.snapshot ? { snapshot_id: result.snapshot } : {}),
     ...(result.error ? { error: result.error } : {}),
   };
-  if (lastError !== undefined) {
+  if (error !== undefined) {
     ctx.report({ type: 'failed', dataset: name, level, text: event.summary });
-    if (d.hooks?.on_failure !== undefined) {
-      await hook(ctx, name, level, d, 'on_failure', { ARCA_ERROR: result.error ?? '' }).catch((err) =>
-        ctx.report({ type: 'hook', dataset: name, text: `${name}: ${message(err)}` }),
-      );
-    }
-    await pingHealthchecks(policy.notifications, 'fail', event.summary, { env: ctx.env });
+    await runOnFailure(ctx, name, level, d, result.error ?? '');
+    await pingAndRecord(ctx, 'fail', { dataset: name, level }, event.summary);
   } else {
-    await pingHealthchecks(policy.notifications, 'success', undefined, { env: ctx.env });
+    await pingAndRecord(ctx, 'success', { dataset: name, level });
   }
   await notifyAndRecord(ctx, event);
   return result;
+}
+
+/** The `on_failure` hook, whose own failure is reported and changes nothing else. */
+async function runOnFailure(
+  ctx: RunnerContext,
+  name: string,
+  level: BackupLevel,
+  d: Dataset,
+  error: string,
+  maxMs?: number,
+): Promise<void> {
+  if (d.hooks?.on_failure === undefined) return;
+  await hook(ctx, name, level, d, 'on_failure', { ARCA_ERROR: error }, maxMs).catch((err) =>
+    ctx.report({ type: 'warning', dataset: name, text: `${name}: ${errorText(err)}` }),
+  );
 }
 
 async function attemptJob(
@@ -170,7 +167,7 @@ async function attemptJob(
     if (progress.copied.has(to)) continue;
     checkAbort(ctx);
     touched.add(to);
-    await copyStep(ctx, name, level, first, to, snap.id, snap.tree);
+    await copyStep(ctx, name, level, first, to, snap.id, progress);
     progress.copied.add(to);
   }
   for (const repo of d.copies) {
@@ -197,6 +194,8 @@ async function backupStep(
     ctx,
     { operation: 'backup', dataset: name, level, repository: location },
     async (report) => {
+      // Dumps can hold every row of a database: never leave them on disk, even when arca is stopped.
+      const dropStaging = onInterrupt(async () => rm(staging, { recursive: true, force: true }));
       try {
         if (d.hooks?.before !== undefined) await hook(ctx, name, level, d, 'before', {});
         checkAbort(ctx);
@@ -271,7 +270,7 @@ async function backupStep(
           return { id: snapshot.id, tree: snapshot.tree, partial };
         });
       } finally {
-        // Dumps can hold every row of a database: never leave them on disk.
+        dropStaging();
         await rm(staging, { recursive: true, force: true });
       }
     },
@@ -286,6 +285,12 @@ async function findParent(repo: Repository, dataset: string, level: BackupLevel,
   return found[found.length - 1];
 }
 
+/**
+ * Copies to `to` the dataset's snapshots on this host that are newer than the newest one
+ * there (this run's, and any an earlier run could not copy), then verifies them from the
+ * destination. A copy that does not verify is removed from the destination, so it does not
+ * pass for a good copy, and its packs are read again on the retry.
+ */
 async function copyStep(
   ctx: RunnerContext,
   name: string,
@@ -293,33 +298,51 @@ async function copyStep(
   from: string,
   to: string,
   snapshot: Id,
-  tree: Id,
+  progress: Progress,
 ): Promise<void> {
   const policy = ctx.loaded.policy;
+  const filter = { tags: [datasetTag(name)], hosts: [ctx.host] };
   await recorded(
     ctx,
     { operation: 'copy', dataset: name, level, repository: policy.repositories[to]!.location },
     (report) =>
       withPolicyRepository(policy, from, ctx.access, 'shared', (src) =>
         withPolicyRepository(policy, to, ctx.access, 'shared', async (dst) => {
-          const result = await copySnapshots(src, dst, { snapshots: [snapshot] });
-          const id = result.copied[0]?.id ?? result.skipped[0]?.existing.id;
-          const check = await verifyCopy(dst, [tree], result.newPacks, { kind: 'all' });
+          const there = await dst.listSnapshots(filter);
+          const newestThere = there.length === 0 ? undefined : there[there.length - 1]!.time;
+          const wanted = (await src.listSnapshots(filter))
+            .filter((s) => s.id === snapshot || newestThere === undefined || s.time > newestThere)
+            .map((s) => s.id);
+          const result = await copySnapshots(src, dst, { snapshots: wanted });
+          const packs = new Map([...(progress.unverified.get(to) ?? []), ...result.newPacks]);
+          const roots = [
+            ...result.copied.map((c) => c.source.tree),
+            ...result.skipped.map((s) => s.source.tree),
+          ];
+          const check = await verifyCopy(dst, roots, packs, { kind: 'all' });
+          const id =
+            result.copied.find((c) => c.source.id === snapshot)?.id ??
+            result.skipped.find((s) => s.source.id === snapshot)?.existing.id;
           report.snapshot_id = id ?? null;
           report.bytes_added = result.stats.dataAddedPacked;
           report.details = {
-            from: from,
+            from,
             repository_name: to,
             source_snapshot: snapshot,
-            already_there: result.copied.length === 0,
+            copied: result.copied.map((c) => ({ source: c.source.id, id: c.id ?? null })),
+            already_there: result.skipped.map((x) => x.source.id),
             verified: { trees: check.trees, data_blobs: check.dataBlobs, packs_read: check.packsRead },
           };
           if (check.problems.length > 0) {
+            progress.unverified.set(to, packs);
+            const written = result.copied.flatMap((c) => (c.id === undefined ? [] : [c.id]));
+            for (const w of written) await dst.backend.remove({ type: 'snapshots', name: w });
             throw new ArcaError(
               'corrupt',
-              `the copy to ${to} did not verify: ${check.problems.slice(0, 3).join('; ')}`,
+              `the copy to ${to} did not verify (${written.length} copied snapshots removed again): ${check.problems.slice(0, 3).join('; ')}`,
             );
           }
+          progress.unverified.delete(to);
           ctx.report({
             type: 'copy',
             dataset: name,
@@ -327,6 +350,7 @@ async function copyStep(
             snapshot_id: id,
             text:
               `${name}: copied to ${to}: snapshot ${shortId(id ?? '')}` +
+              `${result.copied.length > 1 ? ` and ${result.copied.length - 1} an earlier run had not copied` : ''}` +
               `${result.copied.length === 0 ? ' (already there)' : ''}, verified ` +
               `(${check.trees} trees, ${check.packsRead} new packs read back)`,
           });
@@ -398,6 +422,7 @@ async function hook(
   d: Dataset,
   which: 'before' | 'after' | 'on_failure',
   vars: Record<string, string>,
+  maxMs?: number,
 ): Promise<void> {
   const command = d.hooks?.[which];
   if (command === undefined) return;
@@ -409,36 +434,16 @@ async function hook(
       ARCA_POLICY_ID: ctx.loaded.policy.metadata.id,
       ...vars,
     },
-    timeoutMs: d.hooks?.timeout === undefined ? undefined : durationMs(d.hooks.timeout),
-    signal: ctx.signal,
+    timeoutMs: Math.min(
+      d.hooks?.timeout === undefined ? 3_600_000 : durationMs(d.hooks.timeout),
+      maxMs ?? Infinity,
+    ),
+    // A hook that undoes `before` runs even when arca is stopping.
+    signal: which === 'on_failure' ? undefined : ctx.signal,
   });
   ctx.report({ type: 'hook', dataset: name, text: `${name}: ${which} hook ran (${Math.round(r.ms)} ms)` });
 }
 
 function checkAbort(ctx: RunnerContext): void {
   if (ctx.signal.aborted) throw new ArcaError('interrupted', 'stopped before the next step');
-}
-
-/** Errors that waiting does not cure (a wrong password, a missing repository or setting) are reported at once. */
-function worthRetrying(err: unknown): boolean {
-  return !(
-    err instanceof ArcaError &&
-    (err.code === 'usage' ||
-      err.code === 'no-repository' ||
-      err.code === 'wrong-password' ||
-      err.code === 'no-password' ||
-      err.code === 'unsafe-path')
-  );
-}
-
-function isInterrupt(err: unknown, ctx: RunnerContext): boolean {
-  return ctx.signal.aborted || (err instanceof ArcaError && err.code === 'interrupted');
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function formatSeconds(ms: number): string {
-  return ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }

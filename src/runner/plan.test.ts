@@ -147,6 +147,28 @@ test('intervals run again when their time has passed since the last run of the l
   assert.match(plan.datasets[0]!.reason, /every 6h/);
 });
 
+test('an interrupted run does not count: the level is due again, so a restart catches it up', () => {
+  const records = [
+    rec('backup', '2026-11-22T01:30:00Z', { level: 'full' }),
+    rec('backup', '2026-11-23T01:30:00Z', { level: 'incremental', result: 'interrupted' }),
+  ];
+  const plan = makePlan(policy(weekly), records, new Date('2026-11-23T02:00:00Z'));
+  assert.equal(plan.datasets[0]!.run, 'incremental');
+  assert.equal(plan.datasets[0]!.lastResult?.result, 'success');
+});
+
+test('with no good backup yet, the RPO counts from the first attempt', () => {
+  const records = [rec('backup', '2026-11-22T01:30:00Z', { level: 'full', result: 'failed' })];
+  assert.equal(
+    makePlan(policy(weekly), records, new Date('2026-11-23T01:00:00Z')).datasets[0]!.rpoBreach,
+    false,
+  );
+  assert.equal(
+    makePlan(policy(weekly), records, new Date('2026-11-23T03:31:00Z')).datasets[0]!.rpoBreach,
+    true,
+  );
+});
+
 test('an RPO breach is the newest good backup older than the RPO; partial backups count as good', () => {
   const records = [
     rec('backup', '2026-11-24T01:00:00Z', { level: 'full', result: 'partial' }),

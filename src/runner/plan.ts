@@ -34,6 +34,8 @@ export interface DatasetHistory {
   lastResult?: { level: BackupLevel; at: Date; result: string; error: string | null };
   /** The start of the newest successful (or partial) backup of any level. */
   lastGood?: Date;
+  /** The start of the first attempt: with no good backup, the RPO counts from it. */
+  firstRun: Date;
   /** The newest successful full exists (a differential needs one). */
   hasFull: boolean;
 }
@@ -67,7 +69,7 @@ export interface DatasetPlan {
   levels: LevelPlan[];
   lastGood?: Date;
   lastResult?: DatasetHistory['lastResult'];
-  /** The newest good backup is older than the RPO (or there is none and the RPO has passed since the policy was first run). */
+  /** The newest good backup is older than the RPO (or there is none and the RPO has passed since the first attempt). */
   rpoBreach: boolean;
   /** The earliest next scheduled moment of any level. */
   next: Date | null;
@@ -95,10 +97,13 @@ export interface Plan {
 export function historyFrom(records: readonly JournalRecord[]): Map<string, DatasetHistory> {
   const out = new Map<string, DatasetHistory>();
   for (const r of records) {
-    if (r.operation !== 'backup' || r.dataset === null || !isLevel(r.level)) continue;
-    const h = out.get(r.dataset) ?? { lastRun: {}, hasFull: false };
-    out.set(r.dataset, h);
+    // An interrupted run (arca was stopped) did not happen: it is due again, so a restart catches it up.
+    if (r.operation !== 'backup' || r.dataset === null || !isLevel(r.level) || r.result === 'interrupted')
+      continue;
     const at = new Date(r.started_at);
+    const h = out.get(r.dataset) ?? { lastRun: {}, hasFull: false, firstRun: at };
+    out.set(r.dataset, h);
+    if (at < h.firstRun) h.firstRun = at;
     if (!(h.lastRun[r.level]! >= at)) h.lastRun[r.level] = at;
     if (h.lastResult === undefined || h.lastResult.at <= at)
       h.lastResult = { level: r.level, at, result: r.result, error: r.error };
@@ -219,8 +224,9 @@ export function makePlan(
       reason = `${dueLevel.level}: ${dueLevel.reason}${eff.promoted ? `; runs as a full: ${eff.promoted}` : ''}`;
     }
     const rpoMs = durationMs(d.rpo);
-    const rpoBreach =
-      h?.lastGood === undefined ? h !== undefined : now.getTime() - h.lastGood.getTime() > rpoMs;
+    // With no good backup yet, the RPO counts from the first attempt.
+    const since = h?.lastGood ?? h?.firstRun;
+    const rpoBreach = since !== undefined && now.getTime() - since.getTime() > rpoMs;
     let status: DatasetStatus;
     if (h === undefined) status = 'never-run';
     else if (rpoBreach) status = 'late';

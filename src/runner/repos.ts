@@ -5,7 +5,7 @@
  * closed with its lock released, whatever happens.
  */
 import { openBackendStack } from '../backend/stack.js';
-import { onInterrupt } from '../cli/context.js';
+import { onInterrupt, releaseAndClose } from '../cli/context.js';
 import { ArcaError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { MasterKey } from '../repo/crypto.js';
@@ -21,6 +21,8 @@ export interface RepoAccess {
   cacheDir?: string | false;
   /** Told about each retry of a remote operation. */
   onRetry?: (line: string) => void;
+  /** Told about trouble that does not fail the work (a lock that could not be removed). */
+  onWarning?: (line: string) => void;
   /**
    * Keys unlocked earlier in this process, by repository name: a run opens each repository
    * several times (backup, copy, retention, the journal's backup), and deriving the key from
@@ -84,15 +86,22 @@ export async function withPolicyRepository<T>(
   const cleanUp = onInterrupt(async () => {
     await lock?.release();
   });
+  let result: T;
   try {
     lock = await repo.lock(mode === 'exclusive');
-    return await fn(repo);
-  } finally {
+    result = await fn(repo);
+  } catch (err) {
     cleanUp();
-    try {
-      await lock?.release();
-    } finally {
-      await repo.backend.close();
-    }
+    // The work's own error is the one that matters; a lock left behind goes stale.
+    const releaseError = await releaseAndClose(lock, repo.backend);
+    if (releaseError)
+      access.onWarning?.(`repository ${name}: could not remove the lock: ${String(releaseError)}`);
+    throw err;
   }
+  cleanUp();
+  // The work is done (a snapshot saved): a lock that cannot be removed must not undo that.
+  const releaseError = await releaseAndClose(lock, repo.backend);
+  if (releaseError)
+    access.onWarning?.(`repository ${name}: could not remove the lock: ${String(releaseError)}`);
+  return result;
 }

@@ -8,6 +8,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { onInterrupt } from '../cli/context.js';
 import { ArcaError } from '../errors.js';
 import { exportJournal } from '../journal/export.js';
 import { currentWho } from '../journal/record.js';
@@ -22,8 +23,9 @@ import { type RunnerContext, recorded } from './context.js';
 import { type DatasetLock, lockDataset } from './dataset_lock.js';
 import { type JobResult, runDatasetJob } from './job.js';
 import { notifyAndRecord } from './notify.js';
-import { makePlan, type Plan } from './plan.js';
+import { effectiveLevel, historyFrom, makePlan, type Plan } from './plan.js';
 import { withPolicyRepository } from './repos.js';
+import { errorText, isInterruption, withRetries } from './retry.js';
 
 /** The tag of the journal's own snapshots. */
 export const journalTag = 'arca-journal';
@@ -104,20 +106,23 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
       );
     }
     const p = plan.datasets.find((x) => x.dataset === sel.dataset)!;
-    let level = sel.level ?? p.run ?? undefined;
-    if (level === undefined) {
-      // Nothing due: the level that runs most often, which is the cheapest.
-      const scheduled = (['incremental', 'differential', 'full'] as const).filter((l) => d.schedule[l]);
-      level = scheduled[0] ?? 'full';
-    }
-    if (level === 'differential' && !p.levels.some((l) => l.level === 'full' && l.lastRun)) {
+    // Nothing due: the level that runs most often, which is the cheapest.
+    const wanted =
+      sel.level ??
+      p.run ??
+      (['incremental', 'differential', 'full'] as const).find((l) => d.schedule[l]) ??
+      'full';
+    const history = historyFrom(ctx.journal.list({ operation: 'backup', dataset: sel.dataset })).get(
+      sel.dataset,
+    );
+    const eff = effectiveLevel(wanted, history, d.schedule.full !== undefined);
+    if (eff.promoted !== undefined)
       ctx.report({
         type: 'info',
         dataset: sel.dataset,
-        text: `${sel.dataset}: no full backup yet: running a full`,
+        text: `${sel.dataset}: ${eff.promoted}: running a full`,
       });
-      level = 'full';
-    }
+    const level = eff.level;
     todo.push({ dataset: sel.dataset, level });
   } else {
     for (const p of [...plan.datasets].sort(
@@ -134,11 +139,14 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
     try {
       lock = lockDataset(ctx.stateDir, t.dataset);
     } catch (err) {
-      if (!(err instanceof ArcaError && err.code === 'locked')) throw err;
+      // A dataset named on the command line must run: say why it cannot.
+      if (!(err instanceof ArcaError && err.code === 'locked') || sel.dataset !== undefined) throw err;
       ctx.report({ type: 'warning', dataset: t.dataset, text: `${t.dataset}: skipped: ${err.message}` });
       outcome.skipped.push(t.dataset);
       continue;
     }
+    // Ctrl-C and a forced stop exit before `finally` runs: the lock goes with the other clean-ups.
+    const dropLock = onInterrupt(async () => lock.release());
     let r: JobResult;
     try {
       ctx.report({
@@ -149,6 +157,7 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
       });
       r = await runDatasetJob(ctx, t.dataset, t.level);
     } finally {
+      dropLock();
       lock.release();
     }
     outcome.jobs.push(r);
@@ -157,8 +166,9 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
   if (sel.dataset === undefined) {
     for (const p of plan.prunes.filter((x) => x.due)) {
       if (ctx.signal.aborted) break;
-      outcome.prunes.push(await pruneJob(ctx, p.repository));
-      touched.add(p.repository);
+      const pruned = await pruneJob(ctx, p.repository);
+      outcome.prunes.push(pruned);
+      if (pruned.ok) touched.add(p.repository);
     }
   }
   if (!ctx.signal.aborted) outcome.breaches = await raiseBreaches(ctx);
@@ -166,71 +176,102 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
   return outcome;
 }
 
-/** Prunes repository `name` under an exclusive lock; records it and reports a failure. */
+/**
+ * Prunes repository `name` under an exclusive lock, with the retries a backup gets; each
+ * attempt is a `prune` record naming the repository, and a prune that failed for good is
+ * reported through the notification channels.
+ */
 export async function pruneJob(
   ctx: RunnerContext,
   name: string,
 ): Promise<{ repository: string; ok: boolean; error?: string }> {
   const policy = ctx.loaded.policy;
   const r = policy.repositories[name]!;
-  try {
-    await recorded(ctx, { operation: 'prune', repository: r.location }, (report) =>
-      withPolicyRepository(policy, name, ctx.access, 'exclusive', async (repo) => {
-        const result = await prune(repo, {
-          maxUnused: r.prune?.max_unused === undefined ? undefined : parseMaxUnused(r.prune.max_unused),
-        });
-        const s = result.plan.stats;
-        report.details = {
-          repository_name: name,
-          packs_deleted: result.packsDeleted,
-          packs_written: result.packsWritten,
-          bytes_removed: s.size.remove + s.size.repackrm + s.size.unref,
-        };
-        ctx.report({
-          type: 'prune',
-          repository: name,
-          text: `prune of ${name}: ${result.packsDeleted} packs deleted, ${result.packsWritten} written`,
-        });
-      }),
-    );
-    return { repository: name, ok: true };
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    ctx.report({ type: 'failed', repository: name, text: `prune of ${name} failed: ${error}` });
-    return { repository: name, ok: false, error };
-  }
+  const { attempts, error } = await withRetries(
+    ctx,
+    `prune of ${name}`,
+    () =>
+      recorded(
+        ctx,
+        { operation: 'prune', repository: r.location, details: { repository_name: name } },
+        (report) =>
+          withPolicyRepository(policy, name, ctx.access, 'exclusive', async (repo) => {
+            const result = await prune(repo, {
+              maxUnused: r.prune?.max_unused === undefined ? undefined : parseMaxUnused(r.prune.max_unused),
+            });
+            const s = result.plan.stats;
+            report.details = {
+              packs_deleted: result.packsDeleted,
+              packs_written: result.packsWritten,
+              bytes_removed: s.size.remove + s.size.repackrm + s.size.unref,
+            };
+            ctx.report({
+              type: 'prune',
+              repository: name,
+              text: `prune of ${name}: ${result.packsDeleted} packs deleted, ${result.packsWritten} written`,
+            });
+          }),
+      ),
+    { repository: name },
+  );
+  if (error === undefined) return { repository: name, ok: true };
+  const text = errorText(error);
+  if (isInterruption(error)) return { repository: name, ok: false, error: text };
+  const summary = `prune of repository ${name} FAILED after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}: ${text}`;
+  ctx.report({ type: 'failed', repository: name, text: summary });
+  await notifyAndRecord(ctx, {
+    event: 'failure',
+    operation: 'prune',
+    time: ctx.now().toISOString(),
+    who: currentWho(),
+    policy: policy.metadata.id,
+    repository: name,
+    summary,
+    error: text,
+    attempts,
+  });
+  return { repository: name, ok: false, error: text };
 }
 
 /**
  * Raises an RPO-breach alert for each dataset whose newest good backup is older than its
- * RPO: recorded in the journal and sent to the channels, once per breach.
+ * RPO: recorded in the journal (`rpo-breach`) once per breach, and sent to the channels
+ * until one of them has taken it.
  */
 export async function raiseBreaches(ctx: RunnerContext): Promise<string[]> {
   const plan = currentPlan(ctx);
   const raised: string[] = [];
   const earlier = ctx.journal.list({ operation: 'rpo-breach' });
+  const delivered = ctx.journal.list({ operation: 'notification', result: 'success' });
   for (const p of plan.datasets) {
     if (!p.rpoBreach) continue;
     const since = p.lastGood?.toISOString() ?? null;
-    if (earlier.some((r) => r.dataset === p.dataset && r.details.newest_snapshot_at === since)) continue;
+    const recorded = earlier.some((r) => r.dataset === p.dataset && r.details.newest_snapshot_at === since);
+    const sent = delivered.some(
+      (r) =>
+        r.dataset === p.dataset && r.details.event === 'rpo-breach' && r.details.newest_snapshot_at === since,
+    );
+    if (recorded && (sent || ctx.loaded.policy.notifications === undefined)) continue;
     const d = ctx.loaded.policy.datasets[p.dataset]!;
     const summary =
       since === null
-        ? `RPO breach: dataset ${p.dataset} has no good backup (RPO ${d.rpo})`
+        ? `RPO breach: dataset ${p.dataset} has had no good backup within its RPO of ${d.rpo}`
         : `RPO breach: the newest good backup of dataset ${p.dataset} is from ${since}, older than its RPO of ${d.rpo}`;
     const now = ctx.now();
-    ctx.journal.append({
-      operation: 'rpo-breach',
-      result: 'failed',
-      started_at: now,
-      ended_at: now,
-      dataset: p.dataset,
-      error: summary,
-      policy_hash: ctx.loaded.sha256,
-      details: { rpo: d.rpo, newest_snapshot_at: since },
-    });
-    ctx.report({ type: 'rpo-breach', dataset: p.dataset, text: summary });
-    const event: ArcaEvent = {
+    if (!recorded) {
+      ctx.journal.append({
+        operation: 'rpo-breach',
+        result: 'failed',
+        started_at: now,
+        ended_at: now,
+        dataset: p.dataset,
+        error: summary,
+        policy_hash: ctx.loaded.sha256,
+        details: { rpo: d.rpo, newest_snapshot_at: since },
+      });
+      ctx.report({ type: 'rpo-breach', dataset: p.dataset, text: summary });
+    }
+    await notifyAndRecord(ctx, {
       event: 'rpo-breach',
       time: now.toISOString(),
       who: currentWho(),
@@ -239,8 +280,7 @@ export async function raiseBreaches(ctx: RunnerContext): Promise<string[]> {
       summary,
       rpo: d.rpo,
       newest_snapshot_at: since,
-    };
-    await notifyAndRecord(ctx, event);
+    });
     raised.push(p.dataset);
   }
   return raised;
@@ -257,9 +297,11 @@ export async function backupJournal(ctx: RunnerContext, repos: readonly string[]
   const keep = policy.scheduler?.journal_snapshots ?? 30;
   const file = path.join(ctx.stateDir, `journal-export-${process.pid}.jsonl`);
   let bytes: Buffer;
+  let records: number;
   try {
     const summary = exportJournal(ctx.journal, file);
     bytes = readFileSync(file);
+    records = summary.records;
     ctx.report({ type: 'journal', text: `journal: ${summary.records} records exported` });
   } finally {
     rmSync(file, { force: true });
@@ -267,15 +309,26 @@ export async function backupJournal(ctx: RunnerContext, repos: readonly string[]
   for (const name of repos) {
     if (ctx.signal.aborted) return;
     try {
-      await withPolicyRepository(policy, name, ctx.access, 'shared', async (repo) => {
-        await backup(repo, {
-          paths: [],
-          stdin: { stream: Readable.from([bytes]), filename: 'arca-journal.jsonl' },
-          tags: [journalTag],
-          host: ctx.host,
-          workers: false,
-        });
-      });
+      await recorded(
+        ctx,
+        {
+          operation: 'journal-backup',
+          repository: policy.repositories[name]!.location,
+          details: { repository_name: name, records },
+        },
+        (report) =>
+          withPolicyRepository(policy, name, ctx.access, 'shared', async (repo) => {
+            const saved = await backup(repo, {
+              paths: [],
+              stdin: { stream: Readable.from([bytes]), filename: 'arca-journal.jsonl' },
+              tags: [journalTag],
+              host: ctx.host,
+              workers: false,
+            });
+            report.snapshot_id = saved.snapshot?.id ?? null;
+            report.bytes_added = saved.saver.dataAddedPacked;
+          }),
+      );
       if (!policy.repositories[name]!.immutable) {
         await withPolicyRepository(policy, name, ctx.access, 'exclusive', async (repo) => {
           const plan = await planForget(repo, {
