@@ -490,6 +490,70 @@ notifications:
     assert.ok((await resticSnapshotsJson(localRepo, pw, ['--tag', 'arca-journal'])).length >= 1);
   });
 
+  test('SIGTERM during a step stops the daemon cleanly, records the run as interrupted, and it is due again', async () => {
+    const marker = path.join(root, 'interrupted.txt');
+    const started = path.join(root, 'hook-started');
+    const policy = path.join(root, 'slow.yaml');
+    await writeFile(
+      policy,
+      `${metadata}${repos()}
+datasets:
+  slow:
+    owner: ops
+    classification: internal
+    tier: 1
+    rpo: 1d
+    rto: 4h
+    mtd: 1d
+    sources:
+      paths: [${JSON.stringify(path.join(root, 'data'))}]
+    schedule:
+      full: {every: 12h}
+    copies: [local]
+    retention:
+      keep: {last: 3}
+    drill: {every: 30d}
+    hooks:
+      before: ${JSON.stringify(`touch ${started}; sleep 60`)}
+      on_failure: ${JSON.stringify(`printf "%s" "$ARCA_ERROR" > ${marker}`)}
+`,
+    );
+    const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'arca.js'), 'daemon'], {
+      env: { ...process.env, ...env, ARCA_POLICY: policy },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 120; i++) {
+        if (
+          await readFile(started).then(
+            () => true,
+            () => false,
+          )
+        )
+          break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+    // The hook is stopped at once; the daemon ends well before the hook's 60 s.
+    assert.equal(await exited, 0, out);
+    assert.match(out, /received SIGTERM/);
+    const last = readJournal(journalFile).filter((r) => r.dataset === 'slow' && r.operation === 'backup');
+    assert.equal(last.length, 1, JSON.stringify(last));
+    assert.equal(last[0]!.result, 'interrupted');
+    assert.equal(await readFile(marker, 'utf8'), 'interrupted', 'on_failure ran to undo what before did');
+    assert.equal((await resticLocal(['list', 'locks'])).stdout.trim(), '', 'no lock left behind');
+    const plan = await arca(['plan', '--json'], { env: { ...env, ARCA_POLICY: policy } });
+    const slow = (JSON.parse(plan.out) as { datasets: { dataset: string; run: string | null }[] })
+      .datasets[0]!;
+    assert.equal(slow.run, 'full', 'an interrupted run is caught up at the next start');
+  });
+
   test('the journal verifies, and a record changed behind its back is found', async () => {
     const ok = await arca(['journal', 'verify'], { env });
     assert.equal(ok.code, 0, ok.out + ok.err);

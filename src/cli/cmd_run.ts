@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ArcaError } from '../errors.js';
-import { backupLevels } from '../policy/schedules.js';
+import { backupLevels } from '../policy/levels.js';
 import { type GlobalOptions, makeOutput } from './context.js';
 
 /** The runner's work, loaded when one of these commands runs (zod, YAML and SQLite are slow to load). */

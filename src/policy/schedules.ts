@@ -9,9 +9,9 @@ import { ArcaError } from '../errors.js';
 import { nextRun, parseCron } from './cron.js';
 import { durationSchema } from './duration.js';
 
-/** The backup levels, from the most to the least work. */
-export const backupLevels = ['full', 'differential', 'incremental'] as const;
-export type BackupLevel = (typeof backupLevels)[number];
+import { backupLevels } from './levels.js';
+
+export { type BackupLevel, backupLevels } from './levels.js';
 
 const cronSchema = z
   .string()
