@@ -56,7 +56,7 @@ export function registerRun(program: Command): void {
     .description('notification channels of the policy')
     .command('test')
     .description('send a test event through every channel configured for it')
-    .option('--event <event>', 'failure, rpo-breach or success', 'failure')
+    .option('--event <event>', 'failure, rpo-breach, drill-failure or success', 'failure')
     .option('--dataset <name>', 'the dataset the test event names (default: the first)')
     .action(async (_o, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions & { event: string; dataset?: string }>();

@@ -5,6 +5,7 @@ import { registerBackup } from './cmd_backup.js';
 import { registerCat } from './cmd_cat.js';
 import { registerCheck } from './cmd_check.js';
 import { registerCopy } from './cmd_copy.js';
+import { registerDrill } from './cmd_drill.js';
 import { registerDump } from './cmd_dump.js';
 import { registerForget } from './cmd_forget.js';
 import { registerInit } from './cmd_init.js';
@@ -14,8 +15,10 @@ import { registerLs } from './cmd_ls.js';
 import { registerPolicy } from './cmd_policy.js';
 import { registerPrune } from './cmd_prune.js';
 import { registerQuickstart } from './cmd_quickstart.js';
+import { registerReport } from './cmd_report.js';
 import { registerRestore } from './cmd_restore.js';
 import { registerRun } from './cmd_run.js';
+import { registerRunbook } from './cmd_runbook.js';
 import { registerSnapshots } from './cmd_snapshots.js';
 import { registerUnlock } from './cmd_unlock.js';
 import { runInterruptHandler, takeStopHandler } from './context.js';
@@ -72,7 +75,10 @@ export function buildProgram(): Command {
     registerQuickstart,
     registerPolicy,
     registerRun,
+    registerDrill,
     registerJournal,
+    registerRunbook,
+    registerReport,
   ]) {
     register(program);
   }

@@ -36,7 +36,8 @@ import { localTime, table } from './format.js';
 /** Events printed on stderr rather than stdout. */
 const problemTypes = new Set(['warning', 'failed', 'retry', 'rpo-breach']);
 
-function makeContext(
+/** The runner's context for a CLI command: the journal of `--journal`, progress on `out` (timestamped with `stamp`). */
+export function makeContext(
   o: GlobalOptions,
   out: Output,
   loaded: LoadedPolicy,
@@ -88,17 +89,20 @@ export async function runCommand(
   try {
     recordPolicyChange(ctx);
     const outcome = await runOnce(ctx, { dataset: o.dataset, level: o.level as BackupLevel | undefined });
-    if (outcome.jobs.length === 0 && outcome.prunes.length === 0) {
+    if (outcome.jobs.length === 0 && outcome.prunes.length === 0 && outcome.drills.length === 0) {
       const next = currentPlan(ctx).next;
       out.info(`nothing is due${next ? `; next at ${localTime(next)}` : ''}`);
     }
     const failed =
-      outcome.jobs.filter((j) => j.result === 'failed').length + outcome.prunes.filter((p) => !p.ok).length;
+      outcome.jobs.filter((j) => j.result === 'failed').length +
+      outcome.prunes.filter((p) => !p.ok).length +
+      outcome.drills.filter((d) => d.result === 'failed').length;
     const partial = outcome.jobs.filter((j) => j.result === 'partial').length;
+    const missed = outcome.drills.filter((d) => d.result === 'partial').length;
     if (outcome.jobs.some((j) => j.result === 'interrupted'))
       throw new ArcaError('interrupted', 'interrupted');
     if (failed > 0) {
-      const total = outcome.jobs.length + outcome.prunes.length;
+      const total = outcome.jobs.length + outcome.prunes.length + outcome.drills.length;
       throw new ArcaError(
         'io',
         `${failed} of ${total} ${total === 1 ? 'run' : 'runs'} failed (arca journal --result failed)`,
@@ -107,6 +111,12 @@ export async function runCommand(
     if (partial > 0) {
       out.warn(
         `arca: ${partial} ${partial === 1 ? 'backup was' : 'backups were'} partial: some files could not be read`,
+      );
+      process.exitCode = ExitCode.partial;
+    }
+    if (missed > 0) {
+      out.warn(
+        `arca: ${missed} restore ${missed === 1 ? 'drill' : 'drills'} missed the RTO or RPO (arca journal --operation drill)`,
       );
       process.exitCode = ExitCode.partial;
     }
@@ -157,6 +167,20 @@ export async function planCommand(o: GlobalOptions, out: Output): Promise<void> 
           p.due ? 'yes' : 'no',
           p.lastRun ? localTime(p.lastRun) : 'never',
           p.next ? localTime(p.next) : '-',
+        ]),
+      ))
+        out.print(l);
+    }
+    if (plan.drills.length > 0) {
+      out.print('');
+      for (const l of table(
+        ['Drill', 'Due', 'Last drill', 'Next', 'Why'],
+        plan.drills.map((d) => [
+          d.dataset,
+          d.due ? 'yes' : 'no',
+          d.lastRun ? localTime(d.lastRun) : 'never',
+          d.next ? localTime(d.next) : '-',
+          d.reason,
         ]),
       ))
         out.print(l);

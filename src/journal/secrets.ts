@@ -77,7 +77,9 @@ function cleanValue(v: JsonValue): JsonValue {
   if (v === null || typeof v !== 'object') return v;
   const out: JsonObject = {};
   for (const [k, value] of Object.entries(v)) {
-    out[cleanText(k)] = isSecretKey(k) && value !== null ? redacted : cleanValue(value);
+    // A flag or a null cannot hold a secret (`pass: true` is a check's outcome).
+    const secret = isSecretKey(k) && value !== null && typeof value !== 'boolean';
+    out[cleanText(k)] = secret ? redacted : cleanValue(value);
   }
   return out;
 }

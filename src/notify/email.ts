@@ -5,7 +5,7 @@
  */
 import type { ArcaEvent } from './event.js';
 
-/** `[arca] FAILED backup of dataset files (POL-BKP-001)`, and likewise for an RPO breach or a success. */
+/** `[arca] FAILED backup of dataset files (POL-BKP-001)`, and likewise for an RPO breach, a success or a failed drill. */
 export function emailSubject(event: ArcaEvent): string {
   const subject =
     event.dataset !== undefined ? `dataset ${event.dataset}` : `repository ${event.repository ?? '?'}`;
@@ -14,6 +14,10 @@ export function emailSubject(event: ArcaEvent): string {
     failure: `FAILED ${operation} of ${subject}`,
     'rpo-breach': `RPO breach: ${subject}`,
     success: `${operation} of ${subject} succeeded`,
+    'drill-failure':
+      event.stage === null || event.stage === undefined
+        ? `restore drill of ${subject} MISSED its RTO or RPO`
+        : `FAILED restore drill of ${subject}`,
   }[event.event];
   return `[arca] ${what} (${event.policy})`;
 }

@@ -1,8 +1,8 @@
 /**
  * Sending an event to the channels the policy names (R19). Each channel receives the events
  * its `events` list names, or its default: everything for the webhook and the command,
- * failures and RPO breaches for email (a mail per successful run is noise). Healthchecks
- * pings follow runs instead — the runner calls {@link pingHealthchecks} when a run starts,
+ * failures, RPO breaches and failed drills for email (a mail per successful run is noise).
+ * Healthchecks pings follow runs instead — the runner calls {@link pingHealthchecks} when a run starts,
  * succeeds or fails — except that an RPO breach also pings the fail URL, so the check turns
  * red. Channels run concurrently, each within its own time limit, and a failing channel
  * never stops the others: the caller gets one {@link Delivery} per channel tried and no
@@ -35,7 +35,7 @@ export interface NotifyOptions {
 
 const defaultTimeoutMs = 30_000;
 
-const smtpDefaultEvents: readonly NotificationEvent[] = ['failure', 'rpo-breach'];
+const smtpDefaultEvents: readonly NotificationEvent[] = ['failure', 'rpo-breach', 'drill-failure'];
 
 /** Sends `event` to every channel configured for it; never throws; one Delivery per channel tried. */
 export async function notify(

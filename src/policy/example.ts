@@ -135,6 +135,11 @@ ${o.paths.map((p) => `        - ${q(p)}`).join('\n')}
       # basis: "why this long: law, regulation or contract"
     drill:
       every: 30d                # R23: restore drill at least every 3 months
+      # sample: 10%             # restore a seeded tenth of the files; forecast the full time
+      # sandbox: /srv/drills    # where drills restore (default: ~/.local/state/arca/drills)
+      # validate:               # checks on the restored data; each passes when it exits 0
+      #   - name: app database integrity
+      #     command: sqlite3 "$ARCA_DUMP_DIR/sqlite/app.db" 'PRAGMA integrity_check' | grep -qx ok
     # Shell commands around the backup (ARCA_DATASET, ARCA_LEVEL, ARCA_SNAPSHOT_ID, ARCA_ERROR):
     # hooks:
     #   before: "systemctl stop app"      # a failure fails the run (which is retried)

@@ -1,6 +1,7 @@
 /**
- * Where arca reports failed and missed runs and RPO breaches (R19): a JSON webhook, a
- * healthchecks-style ping (start, success and fail URLs), email over SMTP, and a command.
+ * Where arca reports failed and missed runs, RPO breaches and failed restore drills (R19,
+ * R30): a JSON webhook, a healthchecks-style ping (start, success and fail URLs), email over
+ * SMTP, and a command.
  */
 import { z } from 'zod';
 import { credentialSchema, secretRefSchema, settingSchema } from './credentials.js';
@@ -23,7 +24,7 @@ const url = z.union(
 const email = z.email({ error: 'expected an email address' });
 
 /** What a channel can be told about. */
-export const notificationEvents = ['failure', 'rpo-breach', 'success'] as const;
+export const notificationEvents = ['failure', 'rpo-breach', 'success', 'drill-failure'] as const;
 export type NotificationEvent = (typeof notificationEvents)[number];
 
 const events = (defaults: string) =>
@@ -32,7 +33,7 @@ const events = (defaults: string) =>
     .min(1, { error: 'name at least one event' })
     .optional()
     .meta({
-      description: `which events the channel receives: failure, rpo-breach, success (default: ${defaults})`,
+      description: `which events the channel receives: failure, rpo-breach, success, drill-failure (default: ${defaults})`,
     });
 
 const smtpSchema = z
@@ -52,7 +53,7 @@ const smtpSchema = z
     to: z.array(email).min(1, { error: 'name at least one recipient' }).meta({ description: 'recipients' }),
     username: settingSchema.optional().meta({ description: 'login name' }),
     password: credentialSchema.optional().meta({ description: 'login password, by reference' }),
-    events: events('failure, rpo-breach'),
+    events: events('failure, rpo-breach, drill-failure'),
   })
   .meta({ description: 'email over SMTP' });
 

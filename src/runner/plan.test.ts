@@ -218,3 +218,29 @@ test('prunes follow their own schedule, from prune records naming the repository
   );
   assert.equal(plan.prunes[0]!.due, true);
 });
+
+test('a restore drill is due once the dataset has a good backup, then every drill.every; simulated drills do not count', () => {
+  const base = policy({ full: { every: '1d' } });
+  const p = { ...base, datasets: { files: { ...base.datasets.files!, drill: { every: '30d' } } } };
+  const drill = (started: string, simulated = false) =>
+    rec('drill', started, { details: { schema: 'restore-drill/v1', simulated } });
+  const now = new Date('2026-03-01T12:00:00Z');
+  assert.deepEqual(
+    makePlan(p, [], now).drills.map((d) => [d.dataset, d.due, d.reason]),
+    [['files', false, 'no good backup to drill yet']],
+  );
+  const backup = rec('backup', '2026-03-01T01:00:00Z', { level: 'full' });
+  const first = makePlan(p, [backup], now).drills[0]!;
+  assert.equal(first.due, true);
+  assert.equal(first.reason, 'never drilled');
+  const later = makePlan(p, [backup, drill('2026-02-20T00:00:00Z')], now);
+  assert.equal(later.drills[0]!.due, false);
+  assert.deepEqual(later.drills[0]!.next, new Date('2026-03-22T00:00:00Z'));
+  assert.ok(later.next! <= new Date('2026-03-22T00:00:00Z'));
+  const simulatedOnly = makePlan(p, [backup, drill('2026-02-28T00:00:00Z', true)], now).drills[0]!;
+  assert.equal(simulatedOnly.due, true);
+  const old = makePlan(p, [backup, drill('2026-01-01T00:00:00Z')], now).drills[0]!;
+  assert.equal(old.due, true);
+  assert.match(old.reason, /every 30d/);
+  assert.deepEqual(makePlan(base, [backup], now).drills, []);
+});

@@ -18,8 +18,11 @@
  *   against, and an incremental with no earlier snapshot, run as a full when full is
  *   scheduled.
  * - A dataset whose newest successful backup is older than its RPO is in breach (R15, R19).
+ * - A restore drill is due when the dataset's `drill.every` has passed since its last real
+ *   (not simulated) drill, or when it was never drilled and has a good backup (R23).
  */
 import type { Cron } from 'croner';
+import { isEvidenceDrill } from '../drill/record.js';
 import type { JournalRecord } from '../journal/record.js';
 import { nextRun, parseCron, previousRun } from '../policy/cron.js';
 import { durationMs } from '../policy/duration.js';
@@ -84,11 +87,23 @@ export interface PrunePlan {
   next: Date | null;
 }
 
+/** One dataset's restore-drill schedule. */
+export interface DrillPlan {
+  dataset: string;
+  tier: number;
+  due: boolean;
+  reason: string;
+  /** The start of the newest real drill. */
+  lastRun?: Date;
+  next: Date | null;
+}
+
 /** The whole plan at one moment. */
 export interface Plan {
   at: Date;
   datasets: DatasetPlan[];
   prunes: PrunePlan[];
+  drills: DrillPlan[];
   /** The earliest moment anything becomes due next. */
   next: Date | null;
 }
@@ -122,6 +137,17 @@ export function pruneHistoryFrom(records: readonly JournalRecord[]): Map<string,
     if (r.operation !== 'prune' || typeof name !== 'string') continue;
     const at = new Date(r.started_at);
     if (!(out.get(name)! >= at)) out.set(name, at);
+  }
+  return out;
+}
+
+/** When each dataset was last drilled for real, from `drill` records (simulated ones never count). */
+export function drillHistoryFrom(records: readonly JournalRecord[]): Map<string, Date> {
+  const out = new Map<string, Date>();
+  for (const r of records) {
+    if (!isEvidenceDrill(r) || r.dataset === null) continue;
+    const at = new Date(r.started_at);
+    if (!(out.get(r.dataset)! >= at)) out.set(r.dataset, at);
   }
   return out;
 }
@@ -270,11 +296,36 @@ export function makePlan(
       next: e.next,
     });
   }
+  const drillHistory = drillHistoryFrom(records);
+  const drills: DrillPlan[] = [];
+  for (const [name, d] of Object.entries(policy.datasets)) {
+    if (d.drill === undefined) continue;
+    const last = drillHistory.get(name);
+    const base = { dataset: name, tier: d.tier, lastRun: last };
+    if (last === undefined) {
+      // The first drill waits for something to restore; the daemon plans again after each backup.
+      const good = histories.get(name)?.lastGood !== undefined;
+      drills.push({
+        ...base,
+        due: good,
+        reason: good ? 'never drilled' : 'no good backup to drill yet',
+        next: null,
+      });
+      continue;
+    }
+    const e = schedules.evaluate({ every: d.drill.every }, last, now);
+    drills.push({ ...base, due: e.due, reason: e.due ? (e.reason ?? '') : 'not due', next: e.next });
+  }
   return {
     at: now,
     datasets,
     prunes,
-    next: earliest([...datasets.map((d) => d.next), ...prunes.map((p) => p.next)]),
+    drills,
+    next: earliest([
+      ...datasets.map((d) => d.next),
+      ...prunes.map((p) => p.next),
+      ...drills.map((d) => d.next),
+    ]),
   };
 }
 

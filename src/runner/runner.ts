@@ -2,8 +2,8 @@
  * Carrying out the policy once: what `arca run` does, and what the daemon does each time
  * something comes due. It refuses a policy with errors against the control, records a
  * changed policy in the journal, runs the due datasets one at a time (most critical tier
- * first, so no two runs overlap), then the due prunes, raises RPO-breach alerts, and backs
- * the journal up into every repository it wrote to (R18, R19, R41).
+ * first, so no two runs overlap), then the due prunes and restore drills, raises RPO-breach
+ * alerts, and backs the journal up into every repository it wrote to (R18, R19, R23, R41).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -11,8 +11,7 @@ import { Readable } from 'node:stream';
 import { onInterrupt } from '../cli/context.js';
 import { ArcaError } from '../errors.js';
 import { exportJournal } from '../journal/export.js';
-import { currentWho } from '../journal/record.js';
-import type { ArcaEvent } from '../notify/event.js';
+import { currentWho, type JournalResult } from '../journal/record.js';
 import { backup } from '../ops/backup.js';
 import { planForget, removeSnapshots } from '../ops/forget.js';
 import { parseMaxUnused, prune } from '../ops/prune.js';
@@ -74,7 +73,11 @@ export function recordPolicyChange(ctx: RunnerContext): boolean {
 
 /** The plan at this moment, from the journal. */
 export function currentPlan(ctx: Pick<RunnerContext, 'loaded' | 'journal' | 'now'>): Plan {
-  return makePlan(ctx.loaded.policy, ctx.journal.list({ operation: ['backup', 'prune'] }), ctx.now());
+  return makePlan(
+    ctx.loaded.policy,
+    ctx.journal.list({ operation: ['backup', 'prune', 'drill'] }),
+    ctx.now(),
+  );
 }
 
 /** What to run: everything due, or the named dataset (at the named level, else its due level, else its most frequent one). */
@@ -87,6 +90,8 @@ export interface RunSelection {
 export interface RunOutcome {
   jobs: JobResult[];
   prunes: { repository: string; ok: boolean; error?: string }[];
+  /** The scheduled restore drills that ran, with their journal result. */
+  drills: { dataset: string; drill_id: string; result: JournalResult; error: string | null }[];
   breaches: string[];
   /** Datasets another arca process was running. */
   skipped: string[];
@@ -131,7 +136,7 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
       if (p.run !== null) todo.push({ dataset: p.dataset, level: p.run });
     }
   }
-  const outcome: RunOutcome = { jobs: [], prunes: [], breaches: [], skipped: [] };
+  const outcome: RunOutcome = { jobs: [], prunes: [], drills: [], breaches: [], skipped: [] };
   const touched = new Set<string>();
   for (const t of todo) {
     if (ctx.signal.aborted) break;
@@ -169,6 +174,12 @@ export async function runOnce(ctx: RunnerContext, sel: RunSelection = {}): Promi
       const pruned = await pruneJob(ctx, p.repository);
       outcome.prunes.push(pruned);
       if (pruned.ok) touched.add(p.repository);
+    }
+    // Drills after the backups, so a dataset's first drill can follow its first backup in one round.
+    const drills = currentPlan(ctx).drills.filter((x) => x.due);
+    for (const p of drills.sort((a, b) => a.tier - b.tier || a.dataset.localeCompare(b.dataset))) {
+      if (ctx.signal.aborted) break;
+      outcome.drills.push(await drillJob(ctx, p.dataset));
     }
   }
   if (!ctx.signal.aborted) outcome.breaches = await raiseBreaches(ctx);
@@ -231,6 +242,16 @@ export async function pruneJob(
     attempts,
   });
   return { repository: name, ok: false, error: text };
+}
+
+/** Runs the scheduled restore drill of `dataset`; the drill records, reports and notifies itself. */
+async function drillJob(ctx: RunnerContext, dataset: string): Promise<RunOutcome['drills'][number]> {
+  ctx.report({ type: 'info', dataset, text: `${dataset}: restore drill starts` });
+  const { runDrill } = await import('../drill/drill.js');
+  const o = await runDrill(ctx, { kind: 'scheduled', dataset });
+  const text = `${dataset}: restore drill ${o.details.drill_id}: ${o.result}${o.record.error ? `: ${o.record.error}` : ''}`;
+  ctx.report({ type: o.result === 'success' ? 'drill' : 'failed', dataset, text });
+  return { dataset, drill_id: o.details.drill_id, result: o.result, error: o.record.error };
 }
 
 /**

@@ -1,0 +1,38 @@
+/**
+ * The markdown evidence pack: the same sections and tables as the HTML (tables.ts), for a
+ * ticket, a wiki or a management review, without the charts.
+ */
+import type { Report } from './compute.js';
+import { reportSections, type Table } from './tables.js';
+
+function escapeCell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function table(t: Table): string[] {
+  const out: string[] = [];
+  if (t.caption !== undefined) out.push(`**${escapeCell(t.caption)}**`, '');
+  if (t.rows.length === 0) return [...out, '_none_', ''];
+  out.push(`| ${t.headers.map(escapeCell).join(' | ')} |`);
+  out.push(`|${t.headers.map(() => '---').join('|')}|`);
+  for (const r of t.rows) out.push(`| ${r.map(escapeCell).join(' | ')} |`);
+  out.push('');
+  return out;
+}
+
+/** Renders the report as markdown. */
+export function renderMarkdown(report: Report): string {
+  const lines = [
+    `# Backup evidence pack: ${report.policy.id} ${report.period.from.slice(0, 10)} to ${report.period.to.slice(0, 10)}`,
+    '',
+    `Computed by arca from the policy (sha256 \`${report.policy.sha256}\`), the journal and the repositories. ` +
+      'index.json lists every artifact with its SHA-256.',
+    '',
+  ];
+  for (const s of reportSections(report)) {
+    lines.push(`## ${s.title}`, '');
+    for (const p of s.paragraphs) lines.push(p, '');
+    for (const t of s.tables) lines.push(...table(t));
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
