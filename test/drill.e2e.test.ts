@@ -2,13 +2,16 @@
  * Restore drills end to end, as a user runs them: a policy with three datasets (files, a
  * SQLite database checked by a row count after the restore, and a large one with a 1 s RTO)
  * and two local repositories, the second standing for the offsite copy. `arca run` backs up
- * and runs the due drills; `arca drill` rotates to the other copy, never touches the
- * original files, records a simulated drill apart, fails at the restore on a corrupted pack
- * (opening a corrective action that a later passing drill closes), refuses a sandbox that is
- * a source path, and reports a forecast restore time over the RTO as missed.
+ * and runs the due drills, whose checks work inside the sandbox; `arca drill` rotates to the
+ * copy drilled least recently, never touches the original files, records a simulated drill
+ * apart, fails at the restore on a corrupted pack (opening a corrective action that a
+ * passing drill of the other copy leaves open, and a full drill of the repaired copy
+ * closes), refuses a sandbox that is a source path, and reports a forecast restore time
+ * over the RTO as missed.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -111,6 +114,8 @@ datasets:
       validate:
         - name: orders row count
           command: ${JSON.stringify(`${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(root, 'count.mjs'))} 250`)}
+        - name: scratch files stay in the sandbox
+          command: 'touch scratch.db && touch "$TMPDIR/scratch.tmp" && test "$PWD" = "$ARCA_RESTORE_DIR"'
   big:
     owner: ops
     classification: internal
@@ -185,8 +190,11 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
   });
 
   test('arca run backs up and runs the due drills, which pass and are recorded as the contract says', async () => {
-    const r = await arca(['run'], { env: { ...env, ARCA_POLICY: policyFile } });
+    const r = await arca(['run'], { env: { ...env, ARCA_POLICY: policyFile }, cwd: root });
     assert.equal(r.code, 0, r.err);
+    // The checks ran in the sandbox: their scratch files went with it.
+    assert.equal(existsSync(path.join(root, 'scratch.db')), false);
+    assert.equal(existsSync(path.join(projectRoot, 'scratch.db')), false);
     const byDataset = new Map(drills().map((d) => [d.dataset, d]));
     assert.deepEqual([...byDataset.keys()].sort(), ['files', 'orders-db']);
     for (const rec of byDataset.values()) {
@@ -209,7 +217,10 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
     const check = (byDataset.get('orders-db')!.details as unknown as Details).validation.checks;
     assert.deepEqual(
       check.map((c) => [c.check, c.passed]),
-      [['orders row count', true]],
+      [
+        ['orders row count', true],
+        ['scratch files stay in the sandbox', true],
+      ],
     );
     assert.match(check[0]!.output, /orders: 250 rows/);
     // Nothing is due now: a second run does not drill again.
@@ -243,7 +254,7 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
     assert.equal(d.kind, 'ad-hoc');
     assert.equal(d.selection.repository_name, 'offsite');
     assert.deepEqual(d.selection.repositories, ['local', 'offsite']);
-    assert.equal(d.selection.method, 'rotating-seeded');
+    assert.equal(d.selection.method, 'least-recently-drilled-copy');
     assert.equal(d.selection.snapshot_rule, 'latest');
     assert.equal(d.selection.population, 1);
     assert.match(d.selection.seed, /^[0-9a-f]{16}$/);
@@ -280,29 +291,39 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
     const r = await drill(['--dataset', 'files', '--dry-run']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /SIMULATED/);
+    assert.match(r.out, /RPO: .*not judged \(simulated\)/);
     const d = lastDrill().details as unknown as Details;
     assert.equal(d.simulated, true);
     assert.equal(d.target.path, null);
+    assert.equal(d.measurements.rpo_met, null);
+    assert.equal(typeof d.measurements.recovery_point_age_seconds, 'number');
     assert.equal(d.selection.repository_name, 'local');
     const real = await drill(['--dataset', 'files']);
     assert.equal(real.code, 0, real.err);
     assert.equal((lastDrill().details as unknown as Details).selection.repository_name, 'local');
   });
 
-  test('a corrupted pack fails the drill at the restore, opens a corrective action, and a passing drill closes it', async () => {
+  test('a corrupted pack fails the drill and opens a corrective action that only a full drill of the repaired copy closes', async () => {
     const packs = path.join(repo('local'), 'data');
+    // The bytes overwritten, to repair the copy afterwards.
+    const saved: { file: string; mode: number; bytes: Buffer }[] = [];
     for (const sub of await readdir(packs)) {
       for (const name of await readdir(path.join(packs, sub))) {
         const file = path.join(packs, sub, name);
+        const mode = (await stat(file)).mode & 0o7777;
         await chmod(file, 0o600);
         const fh = await open(file, 'r+');
         try {
-          await fh.write(Buffer.alloc(64, 0xee), 0, 64, 40);
+          const bytes = Buffer.alloc(64);
+          const { bytesRead } = await fh.read(bytes, 0, 64, 40);
+          saved.push({ file, mode, bytes: bytes.subarray(0, bytesRead) });
+          await fh.write(Buffer.alloc(bytesRead, 0xee), 0, bytesRead, 40);
         } finally {
           await fh.close();
         }
       }
     }
+    assert.ok(saved.length > 0);
     const r = await drill(['--dataset', 'files', '--repo', 'local']);
     assert.equal(r.code, 1, r.out + r.err);
     assert.match(r.err, /FAILED at (restore|verify)/);
@@ -312,13 +333,19 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
     assert.equal(d.selection.method, 'named');
     assert.ok(['restore', 'verify'].includes(d.failure.stage!), String(d.failure.stage));
     assert.match(d.corrective_action!, /^CA-\d{8}T\d{6}Z-files/);
-    const opened = readJournal(journalFile).filter(
-      (x) => x.operation === 'corrective-action' && x.details.id === d.corrective_action,
-    );
+    const actions = () =>
+      readJournal(journalFile).filter(
+        (x) => x.operation === 'corrective-action' && x.details.id === d.corrective_action,
+      );
+    const opened = actions();
     assert.equal(opened.length, 1);
     assert.equal(opened[0]!.result, 'failed');
     assert.equal(opened[0]!.details.status, 'open');
     assert.equal(opened[0]!.details.drill_id, d.drill_id);
+    assert.equal(opened[0]!.details.repository_name, 'local');
+    assert.equal(opened[0]!.details.scope, 'full');
+    assert.equal(opened[0]!.details.snapshot_rule, 'latest');
+    assert.equal(opened[0]!.details.stage, d.failure.stage);
     const sent = (await readFile(events, 'utf8'))
       .split('\n')
       .filter((l) => l.trim() !== '')
@@ -327,13 +354,31 @@ process.exit(n === Number(process.argv[2]) ? 0 : 1);
       sent.some((e) => e.event === 'drill-failure' && e.drill_id === d.drill_id && e.dataset === 'files'),
     );
 
-    const ok = await drill(['--dataset', 'files', '--repo', 'offsite']);
-    assert.equal(ok.code, 0, ok.err);
-    const closer = lastDrill();
-    const closed = readJournal(journalFile).filter(
-      (x) =>
-        x.operation === 'corrective-action' && x.details.id === d.corrective_action && x.result === 'success',
+    // The offsite copy is fine, but that says nothing of the damaged local copy: the action stays open.
+    const other = await drill(['--dataset', 'files', '--repo', 'offsite']);
+    assert.equal(other.code, 0, other.err);
+    assert.equal(lastDrill().result, 'success');
+    assert.match(
+      other.err + other.out,
+      /corrective action CA-\S+ stays open: it needs a passing drill from repository local, of every file/,
     );
+    assert.equal(actions().length, 1);
+
+    // Repaired, the local copy passes a full drill, which closes the action.
+    for (const { file, mode, bytes } of saved) {
+      const fh = await open(file, 'r+');
+      try {
+        await fh.write(bytes, 0, bytes.length, 40);
+      } finally {
+        await fh.close();
+      }
+      await chmod(file, mode);
+    }
+    const ok = await drill(['--dataset', 'files', '--repo', 'local', '--full']);
+    assert.equal(ok.code, 0, ok.out + ok.err);
+    const closer = lastDrill();
+    assert.equal(closer.result, 'success');
+    const closed = actions().filter((x) => x.result === 'success');
     assert.equal(closed.length, 1);
     assert.equal(closed[0]!.details.status, 'closed');
     assert.equal(closed[0]!.details.closed_by_drill, closer.details.drill_id);

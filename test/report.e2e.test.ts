@@ -134,10 +134,10 @@ scheduler:
     try {
       const last = journal.list({ operation: 'backup', dataset: 'files', result: 'success' }).at(-1)!;
       const started = new Date();
-      const drill = (drillId: string, simulated: boolean, seconds: number) =>
+      const drill = (drillId: string, simulated: boolean, seconds: number, forecast = false) =>
         journal.append({
           operation: 'drill',
-          result: 'success',
+          result: seconds > 14400 ? 'partial' : 'success',
           started_at: started,
           ended_at: new Date(started.getTime() + 1500),
           dataset: 'files',
@@ -156,10 +156,10 @@ scheduler:
             source: { repository_name: 'usb', site: 'vault', offsite: true, immutable: false },
             measurements: {
               restore_seconds: seconds,
-              restore_time_kind: 'measured',
+              restore_time_kind: forecast ? 'forecast' : 'measured',
               restore_time_seconds: seconds,
               rto_seconds: 14400,
-              rto_met: true,
+              rto_met: seconds <= 14400,
               rpo_seconds: 86400,
               rpo_met: true,
             },
@@ -167,6 +167,8 @@ scheduler:
             corrective_action: null,
           },
         });
+      // A sample's forecast of 5h34m against the RTO of 4h: drawn as a forecast that missed.
+      drill('DRL-test-forecast', false, 20_000, true);
       drill('DRL-test-real', false, 1.25);
       drill('DRL-test-sim', true, 99);
       records = journal.list();
@@ -292,6 +294,29 @@ scheduler:
       assert.ok((await page.locator('svg.chart').count()) >= 3, 'charts are present');
       assert.ok((await page.locator('svg.chart polyline').count()) >= 2, 'time series are drawn');
       assert.ok((await page.locator('svg.chart rect.bar').count()) >= 1, 'restore times are drawn');
+      // A forecast over the RTO keeps the forecast's dashed outline (it is not a measured miss), and the legend says which is which.
+      const style = (selector: string) =>
+        page
+          .locator(selector)
+          .first()
+          .evaluate((e) => {
+            // Runs in the page (the tests are type-checked without the DOM library).
+            type Style = { fill: string; stroke: string; strokeDasharray: string };
+            const s = (globalThis as unknown as { getComputedStyle(e: unknown): Style }).getComputedStyle(e);
+            return { fill: s.fill, stroke: s.stroke, dash: s.strokeDasharray };
+          });
+      const forecastMiss = await style('svg.chart > rect.bar.forecast.miss');
+      const measured = await style('svg.chart > rect.bar:not(.forecast):not(.miss)');
+      const measuredMiss = await style('svg.chart .legend-items rect.bar.miss:not(.forecast)');
+      assert.equal(forecastMiss.stroke, 'rgb(207, 34, 46)');
+      assert.notEqual(forecastMiss.dash, 'none');
+      assert.notEqual(forecastMiss.fill, measuredMiss.fill);
+      assert.equal(measured.dash, 'none');
+      assert.equal(measuredMiss.fill, 'rgb(207, 34, 46)');
+      assert.match(
+        (await page.locator('svg.chart .legend-items').first().textContent()) ?? '',
+        /measured.*forecast.*measured, missed.*forecast, missed.*RTO 4h/,
+      );
       assert.match((await page.locator('body').textContent()) ?? '', /3-2-1-1-0/);
       // Self-contained: the only request is the file itself.
       assert.deepEqual(requests, [pathToFileURL(html).href]);

@@ -28,13 +28,14 @@ describe('arca runbook, end to end', { skip: skipUnless('restic', 'restic') }, (
   let data: string;
   let markdown: string;
 
-  /** Runs a shell script made of runbook blocks, restoring into `target` instead of /restore/files. */
-  async function runBlocks(markers: string[], target: string) {
-    const script = markers
-      .flatMap((m) => findBlock(markdown, m).lines)
-      .join('\n')
-      .replaceAll('/restore/files', target);
+  /**
+   * Runs a shell script made of runbook blocks, as pasted, from `root`; with `restoreDir` set
+   * as RESTORE_DIR (the runbook restores into $RESTORE_DIR/files), else with it unset.
+   */
+  async function runBlocks(markers: string[], restoreDir?: string) {
+    const script = markers.flatMap((m) => findBlock(markdown, m).lines).join('\n');
     const shellEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: root, TMPDIR: root };
+    if (restoreDir !== undefined) shellEnv.RESTORE_DIR = restoreDir;
     shellEnv.XDG_CACHE_HOME = path.join(root, 'restic-cache');
     const r = await run('/bin/sh', ['-ec', script], { env: shellEnv, cwd: root, timeoutMs: 300_000 });
     const out = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
@@ -129,15 +130,21 @@ datasets:
     assert.match(markdown, /\| second \| `local:.*repo second` \| annex \| removable \| yes \| no \|/);
     assert.match(markdown, /\| Last good backup \| \d{4}-\d\d-\d\dT.*, snapshot `[0-9a-f]{8}`/);
     assert.match(markdown, /\*\*Never drilled\*\*/);
+    assert.match(markdown, /set `RESTORE_DIR` to a directory you can write to \(no root needed\)/);
   });
 
-  for (const repo of ['local', 'second']) {
+  // From local into the RESTORE_DIR the operator sets; from second with it unset (./restore).
+  for (const [repo, restoreDir] of [
+    ['local', 'restored-local'],
+    ['second', undefined],
+  ] as const) {
     test(`restic restores the data with the runbook's commands from ${repo}`, async () => {
-      const target = path.join(root, `restored-${repo}`);
+      const dir = restoreDir === undefined ? undefined : path.join(root, restoreDir);
+      const target = path.join(dir ?? path.join(root, 'restore'), 'files');
       const env = `env: credentials (repository ${repo})`;
-      const listed = await runBlocks([env, `restic: snapshots (repository ${repo})`], target);
+      const listed = await runBlocks([env, `restic: snapshots (repository ${repo})`], dir);
       assert.match(listed.stdout, /dataset:files/);
-      await runBlocks([env, `restic: restore latest (repository ${repo})`], target);
+      await runBlocks([env, `restic: restore latest (repository ${repo})`], dir);
       const diffs = await compareTrees(data, path.join(target, data), { xattrs: false });
       assert.deepEqual(diffs, []);
       // The listing comes from the primary repository: the copy must hold the same tree.
@@ -147,16 +154,13 @@ datasets:
           'restic: compare with ls (repository local)',
           'check: docs are there',
         ],
-        target,
+        dir,
       );
     });
   }
 
   test('the check block of the runbook runs restic check', async () => {
-    const r = await runBlocks(
-      ['env: credentials (repository local)', 'restic: check (repository local)'],
-      root,
-    );
+    const r = await runBlocks(['env: credentials (repository local)', 'restic: check (repository local)']);
     assert.match(r.stdout, /no errors were found/);
   });
 });

@@ -67,7 +67,7 @@ export function summary(d: DrillDetails, record: JournalRecord): string[] {
   );
   lines.push(
     `  from:       repository ${src.repository_name} (site ${src.site}${src.offsite ? ', offsite' : ''}` +
-      `${src.immutable ? ', immutable' : ''}; ${d.selection.method === 'named' ? 'named' : `copy rotation over ${d.selection.repositories.join(', ')}`})`,
+      `${src.immutable ? ', immutable' : ''}; ${d.selection.method === 'named' ? 'named' : `the least recently drilled of ${d.selection.repositories.join(', ')}`})`,
   );
   if (src.snapshot_id !== null)
     lines.push(
@@ -90,7 +90,8 @@ export function summary(d: DrillDetails, record: JournalRecord): string[] {
     );
   if (m.recovery_point_age_seconds !== null)
     lines.push(
-      `  RPO:        recovery point ${seconds(m.recovery_point_age_seconds)} old against ${d.asset.rpo}: ${m.rpo_met ? 'met' : 'MISSED'}`,
+      `  RPO:        recovery point ${seconds(m.recovery_point_age_seconds)} old against ${d.asset.rpo}: ` +
+        `${m.rpo_met === null ? `not judged (${d.simulated ? 'simulated' : `${d.selection.snapshot_rule} snapshot; only the newest is held to the RPO`})` : m.rpo_met ? 'met' : 'MISSED'}`,
     );
   if (m.restore_seconds !== null) {
     const v = d.validation;

@@ -21,8 +21,8 @@ export function localTime(t: string | number | Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** Bytes in binary units, as restic prints them (`1.234 MiB`). */
-export function formatBytes(n: number): string {
+/** `n` bytes as a value in the largest binary unit it reaches (`{ value: 1.5, unit: 'KiB' }`). */
+export function binaryUnits(n: number): { value: number; unit: string } {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = 0;
@@ -30,7 +30,13 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(3)} ${units[i]}`;
+  return { value: v, unit: units[i]! };
+}
+
+/** Bytes in binary units, as restic prints them (`1.234 MiB`). */
+export function formatBytes(n: number): string {
+  const { value, unit } = binaryUnits(n);
+  return unit === 'B' ? `${n} B` : `${value.toFixed(3)} ${unit}`;
 }
 
 /** A duration in seconds as `1:02:03` or `2:03`. */

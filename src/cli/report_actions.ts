@@ -11,6 +11,7 @@ import { readPolicy, resolvePolicyFile } from '../policy/load.js';
 import { computeReport } from '../report/compute.js';
 import { gatherReport, type ReportPeriod } from '../report/gather.js';
 import { type ReportFormat, reportFormats, storePack, writePack } from '../report/pack.js';
+import { lastDay } from '../report/tables.js';
 import { hostName } from '../runner/context.js';
 import type { RepoAccess } from '../runner/repos.js';
 import { parseTime } from './cmd_journal.js';
@@ -52,7 +53,7 @@ export async function reportCommand(o: ReportOptions, out: Output): Promise<void
   const period = parsePeriod(o.from, o.to, now);
   const formats = parseFormats(o.format);
   const loaded = readPolicy(resolvePolicyFile(o.policy));
-  const dir = path.resolve(o.out ?? `arca-report-${period.to.slice(0, 10)}`);
+  const dir = path.resolve(o.out ?? `arca-report-${lastDay(period)}`);
   const access: RepoAccess = {
     env: process.env,
     cacheDir: o.cache === false ? false : o.cacheDir,

@@ -30,6 +30,7 @@ import {
   onInterrupt,
   onStopRequest,
   runInterruptHandler,
+  stackOptions,
 } from './context.js';
 import { localTime, table } from './format.js';
 
@@ -44,6 +45,7 @@ export function makeContext(
   signal: AbortSignal,
   stamp: boolean,
 ): RunnerContext {
+  const limits = stackOptions(o);
   const journal = Journal.open(journalPath(o.journal));
   return {
     loaded,
@@ -51,6 +53,9 @@ export function makeContext(
     access: {
       env: process.env,
       cacheDir: o.cache === false ? false : o.cacheDir,
+      // The global --limit-upload/--limit-download apply to every repository of the policy.
+      limitUploadKiBs: limits.limitUploadKiBs,
+      limitDownloadKiBs: limits.limitDownloadKiBs,
       onRetry: (line) => out.warn(`arca: ${line}`),
       onWarning: (line) => out.warn(`arca: warning: ${line}`),
       keys: new Map(),

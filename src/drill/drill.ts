@@ -5,9 +5,9 @@
  * and link targets), runs the dataset's own validation checks, measures the restore against
  * the RTO and the restored point's age against the RPO (measure.ts), and appends ONE journal
  * record (record.ts). A failure or a missed objective is reported through the notification
- * channels and opens a corrective action; a passing drill closes the dataset's open ones
- * (corrective.ts). A simulated drill (`--dry-run`) selects and records what it would do, and
- * restores nothing.
+ * channels and opens a corrective action; a passing drill closes the open ones it covers
+ * (corrective.ts). Validation checks run inside the sandbox (checks.ts). A simulated drill
+ * (`--dry-run`) selects and records what it would do, and restores nothing.
  */
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -23,17 +23,26 @@ import { goTimeToNs, parseGoTime } from '../repo/gojson.js';
 import type { Repository } from '../repo/repository.js';
 import { snapshotTimeMs } from '../repo/snapshot.js';
 import { displayName, type Node, posixMode } from '../repo/tree.js';
-import { childFailure, lastLine, runChild } from '../runner/child.js';
+import { lastLine } from '../runner/child.js';
 import type { RunnerContext } from '../runner/context.js';
 import { notifyAndRecord } from '../runner/notify.js';
 import { withPolicyRepository } from '../runner/repos.js';
-import { correctiveActionId, openActions, recordClosed, recordOpened } from './corrective.js';
+import { runChecks } from './checks.js';
+import {
+  actionScope,
+  closes,
+  closingDrill,
+  correctiveActionId,
+  openActions,
+  recordClosed,
+  recordOpened,
+} from './corrective.js';
 import { restoreTiming, round } from './measure.js';
-import type { DrillCheckResult, DrillDetails, DrillStage } from './record.js';
+import type { DrillDetails, DrillStage } from './record.js';
 import { drillSchemaName, isDrillRecord } from './record.js';
 import { checkSandbox, createSandbox, protectedPaths, removeSandbox } from './sandbox.js';
 import {
-  drillCount,
+  copyDrillTimes,
   newSeed,
   pickDataset,
   pickRepository,
@@ -70,9 +79,6 @@ export interface DrillOutcome {
   refused?: ArcaError;
 }
 
-/** How long each validation check may run. */
-const CHECK_TIMEOUT_MS = 60 * 60 * 1000;
-
 /** Where a drill's sandboxes go by default: `$XDG_STATE_HOME/arca/drills`, on disk, not a RAM-backed /tmp. */
 export function defaultSandboxBase(stateDir: string): string {
   return path.join(stateDir, 'drills');
@@ -102,7 +108,7 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
     );
   const dataset = req.dataset ?? pickDataset(policy, history);
   const d = policy.datasets[dataset]!;
-  const repoPick = pickRepository(d.copies, drillCount(history, dataset), req.repo);
+  const repoPick = pickRepository(d.copies, copyDrillTimes(history, dataset), req.repo);
   const repoConf = policy.repositories[repoPick.name]!;
   const seed = req.seed ?? newSeed();
   const percent =
@@ -227,7 +233,9 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
       details.source.level = level;
       const age = Math.max(0, (started.getTime() - snapshotTimeMs(snap)) / 1000);
       details.measurements.recovery_point_age_seconds = round(age);
-      details.measurements.rpo_met = age <= rpoSeconds;
+      // Only the newest point is held to the RPO: an older one chosen on purpose is old by
+      // design, and a simulated drill judges nothing.
+      details.measurements.rpo_met = rule === 'latest' && !req.dryRun ? age <= rpoSeconds : null;
       dumpDir = snap.paths.find((p) => p.endsWith(`${path.sep}staging${path.sep}${dataset}`));
       stage = 'restore';
       const walked = await walkSnapshot(repo, snap.tree);
@@ -312,7 +320,7 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
     });
     if (!req.dryRun && details.failure.stage === null && sandbox !== undefined) {
       stage = 'validate';
-      details.validation.checks = await runChecks(ctx, d.drill?.validate ?? [], {
+      details.validation.checks = await runChecks(ctx, d.drill?.validate ?? [], sandbox, {
         ARCA_RESTORE_DIR: sandbox,
         ARCA_DUMP_DIR: dumpDir === undefined ? '' : path.join(sandbox, dumpDir),
         ARCA_DATASET: dataset,
@@ -350,8 +358,8 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
     missed.push(
       `${m.restore_time_kind === 'forecast' ? 'forecast' : 'measured'} restore time ${m.restore_time_seconds} s exceeds the RTO of ${d.rto}`,
     );
-  // An older snapshot chosen on purpose is old by design: only the newest point is held to the RPO.
-  if (m.rpo_met === false && rule === 'latest')
+  // rpo_met is null unless the newest point was restored (see above).
+  if (m.rpo_met === false)
     missed.push(
       `the newest recovery point is ${Math.round(m.recovery_point_age_seconds ?? 0)} s old, older than the RPO of ${d.rpo}`,
     );
@@ -392,7 +400,7 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
         id: details.corrective_action,
         dataset,
         drillId: id,
-        stage: details.failure.stage,
+        ...actionScope(details),
         description: `restore drill ${id} ${result === 'failed' ? `failed at ${details.failure.stage}` : 'missed its objectives'}: ${error}`,
       },
       ctx.loaded.sha256,
@@ -401,8 +409,10 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
     say(`corrective action ${details.corrective_action} opened`, { type: 'warning' });
   } else if (evidence && result === 'success') {
     for (const a of openActions(ctx.journal.list({ operation: 'corrective-action', dataset }), dataset)) {
-      recordClosed(ctx.journal, { id: a.id, dataset, drillId: id }, ctx.loaded.sha256, now);
-      say(`corrective action ${a.id} closed by drill ${id}`);
+      if (closes(a, { dataset, result, details })) {
+        recordClosed(ctx.journal, { id: a.id, dataset, drillId: id }, ctx.loaded.sha256, now);
+        say(`corrective action ${a.id} closed by drill ${id}`);
+      } else say(`corrective action ${a.id} stays open: it needs ${closingDrill(a)}`);
     }
   }
   if (evidence && (result === 'failed' || result === 'partial')) {
@@ -500,52 +510,4 @@ function checkMetadata(
       bad('mtime differs from the snapshot');
   }
   return { checked, problems };
-}
-
-/** Runs the dataset's validation checks one after another, each with `/bin/sh -c`. */
-async function runChecks(
-  ctx: RunnerContext,
-  checks: readonly { name: string; command: string }[],
-  vars: Record<string, string>,
-): Promise<DrillCheckResult[]> {
-  const results: DrillCheckResult[] = [];
-  for (const c of checks) {
-    const run = {
-      what: `check ${JSON.stringify(c.name)}`,
-      file: '/bin/sh',
-      args: ['-c', c.command],
-      env: { ...ctx.env, ...vars },
-      tailBytes: 2048,
-      timeoutMs: CHECK_TIMEOUT_MS,
-      signal: ctx.signal,
-    };
-    let output: string;
-    let pass: boolean;
-    try {
-      const exit = await runChild(run);
-      const failure = childFailure(run, exit, lastLine(exit.stderr) || lastLine(exit.output));
-      pass = failure === undefined;
-      output = lastLines(exit.output, 5) || (failure?.message ?? '');
-      if (failure !== undefined && !output.includes(failure.message))
-        output = `${output}\n${failure.message}`.trim();
-    } catch (err) {
-      if (err instanceof ArcaError && err.code === 'interrupted') throw err;
-      pass = false;
-      output = `cannot run: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
-    }
-    results.push({ check: c.name, command: c.command, passed: pass, output });
-    ctx.report({
-      type: 'drill',
-      text: `${vars.ARCA_DATASET}: drill: check ${JSON.stringify(c.name)} ${pass ? 'passed' : 'FAILED'}`,
-    });
-  }
-  return results;
-}
-
-function lastLines(text: string, n: number): string {
-  return text
-    .split(/\r?\n/)
-    .filter((l) => l.trim() !== '')
-    .slice(-n)
-    .join('\n');
 }

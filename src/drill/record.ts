@@ -31,7 +31,8 @@ export interface DrillDetails {
   kind: 'scheduled' | 'ad-hoc';
   simulated: boolean;
   selection: {
-    method: 'rotating-seeded' | 'named';
+    /** `least-recently-drilled-copy` (the rotation; `rotating-seeded` in records made before it) or `named`. */
+    method: 'least-recently-drilled-copy' | 'named';
     seed: string;
     repositories: string[];
     repository_name: string;
@@ -97,7 +98,10 @@ export function isDrillRecord(r: JournalRecord): boolean {
   return r.operation === 'drill' && r.details.schema === drillSchemaName;
 }
 
-/** True for a drill that counts as evidence: a real drill, not a simulated (`--dry-run`) one. */
+/**
+ * True for a drill that counts as evidence: a real drill that ran to its end, not a
+ * simulated (`--dry-run`) or an interrupted one.
+ */
 export function isEvidenceDrill(r: JournalRecord): boolean {
-  return isDrillRecord(r) && r.details.simulated !== true;
+  return isDrillRecord(r) && r.details.simulated !== true && r.result !== 'interrupted';
 }

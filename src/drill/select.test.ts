@@ -3,14 +3,24 @@ import { test } from 'node:test';
 import type { JournalRecord } from '../journal/record.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { drillSchemaName } from './record.js';
-import { drillCount, pickRepository, pickSnapshot, sampleFiles, seededUnit } from './select.js';
+import { copyDrillTimes, pickRepository, pickSnapshot, sampleFiles, seededUnit } from './select.js';
 
-function drill(dataset: string, simulated = false): JournalRecord {
+function drill(
+  dataset: string,
+  repo: string,
+  started: string,
+  fields: { simulated?: boolean; result?: string } = {},
+): JournalRecord {
   return {
     operation: 'drill',
     dataset,
-    started_at: '2026-01-01T00:00:00.000Z',
-    details: { schema: drillSchemaName, simulated },
+    result: fields.result ?? 'success',
+    started_at: started,
+    details: {
+      schema: drillSchemaName,
+      simulated: fields.simulated ?? false,
+      selection: { repository_name: repo },
+    },
   } as unknown as JournalRecord;
 }
 
@@ -21,15 +31,56 @@ const snaps = Array.from({ length: 12 }, (_, i) => ({
   paths: ['/data'],
 })) as Snapshot[];
 
-test('the repository rotates through the copies by the count of real drills; simulated ones do not count', () => {
+test('the rotation picks the copy drilled least recently, never-drilled copies first, ties in copies order', () => {
   const copies = ['local', 'offsite'];
-  const records = [drill('files'), drill('files', true), drill('db')];
-  assert.equal(drillCount(records, 'files'), 1);
-  assert.equal(pickRepository(copies, 0).name, 'local');
-  assert.equal(pickRepository(copies, drillCount(records, 'files')).name, 'offsite');
-  assert.equal(pickRepository(copies, 2).name, 'local');
-  assert.deepEqual(pickRepository(copies, 0, 'offsite'), { name: 'offsite', method: 'named' });
-  assert.throws(() => pickRepository(copies, 0, 'tape'), /holds no copy of the dataset/);
+  const pick = (records: JournalRecord[]) => pickRepository(copies, copyDrillTimes(records, 'files'));
+  assert.deepEqual(pick([]), { name: 'local', method: 'least-recently-drilled-copy' });
+  assert.equal(pick([drill('files', 'local', '2026-01-01T00:00:00Z')]).name, 'offsite');
+  assert.equal(
+    pick([drill('files', 'local', '2026-01-01T00:00:00Z'), drill('files', 'offsite', '2026-01-02T00:00:00Z')])
+      .name,
+    'local',
+  );
+  // Ties (the same moment) go to the earlier copy in `copies`.
+  assert.equal(
+    pick([drill('files', 'offsite', '2026-01-01T00:00:00Z'), drill('files', 'local', '2026-01-01T00:00:00Z')])
+      .name,
+    'local',
+  );
+  // Another dataset's drills, copies no longer in the list, simulated and interrupted drills do not count.
+  assert.equal(
+    pick([
+      drill('db', 'local', '2026-01-01T00:00:00Z'),
+      drill('files', 'tape', '2026-01-01T00:00:00Z'),
+      drill('files', 'local', '2026-01-02T00:00:00Z', { simulated: true }),
+      drill('files', 'local', '2026-01-03T00:00:00Z', { result: 'interrupted' }),
+    ]).name,
+    'local',
+  );
+  // A failed drill did drill the copy: it counts.
+  assert.equal(pick([drill('files', 'local', '2026-01-01T00:00:00Z', { result: 'failed' })]).name, 'offsite');
+  assert.deepEqual(pickRepository(copies, new Map(), 'offsite'), { name: 'offsite', method: 'named' });
+  assert.throws(() => pickRepository(copies, new Map(), 'tape'), /holds no copy of the dataset/);
+});
+
+test('a pinned drill does not push the offsite copy out of the rotation', () => {
+  const copies = ['local', 'offsite'];
+  // local rotated to, then pinned to local by hand, repeatedly: a count-based rotation
+  // would land on local every other time and could skip offsite for ever.
+  const records = [
+    drill('files', 'local', '2026-01-01T00:00:00Z'),
+    drill('files', 'local', '2026-01-02T00:00:00Z'),
+    drill('files', 'local', '2026-01-03T00:00:00Z', { result: 'failed' }),
+  ];
+  assert.equal(pickRepository(copies, copyDrillTimes(records, 'files')).name, 'offsite');
+  records.push(drill('files', 'offsite', '2026-01-04T00:00:00Z'));
+  records.push(drill('files', 'offsite', '2026-01-05T00:00:00Z'));
+  assert.equal(pickRepository(copies, copyDrillTimes(records, 'files')).name, 'local');
+  // Three copies: each in turn, whatever was pinned between.
+  const three = ['local', 'offsite', 'vault'];
+  assert.equal(pickRepository(three, copyDrillTimes(records, 'files')).name, 'vault');
+  records.push(drill('files', 'vault', '2026-01-06T00:00:00Z'));
+  assert.equal(pickRepository(three, copyDrillTimes(records, 'files')).name, 'local');
 });
 
 test('a seeded random snapshot is reproducible, and different seeds spread over the population', () => {

@@ -1,8 +1,8 @@
 /**
  * What a drill tests, by a recorded rule that the same seed reproduces (R24, R29): the
- * dataset (the one named, else the one drilled least recently), the repository (rotating
- * through the dataset's copies in order, by how many real drills of the dataset the journal
- * holds, so the offsite copy is tested as often as the nearest one), the snapshot (the
+ * dataset (the one named, else the one drilled least recently), the repository (the copy
+ * of the dataset whose last completed drill is oldest, a copy never drilled first, so the
+ * offsite copy is tested as often as the nearest one whatever was drilled by hand), the snapshot (the
  * newest of the dataset there, a named one, or one picked at random among those kept), and
  * for a sample the files restored. Every random choice comes from the seed, so a recorded
  * seed and population let anyone check that the choice was not made by hand.
@@ -46,17 +46,37 @@ export function pickDataset(policy: Policy, records: readonly JournalRecord[]): 
   )[0]!;
 }
 
-/** How many real drills of `dataset` the journal holds: the rotation's position. */
-export function drillCount(records: readonly JournalRecord[], dataset: string): number {
-  return records.filter((r) => r.dataset === dataset && isEvidenceDrill(r)).length;
+/**
+ * When each copy of `dataset` was last drilled to the end (a real drill, not interrupted or
+ * simulated, whatever its result and whether the copy was named or rotated to): the start
+ * of that drill in milliseconds, by repository name.
+ */
+export function copyDrillTimes(records: readonly JournalRecord[], dataset: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of records) {
+    if (r.dataset !== dataset || !isEvidenceDrill(r)) continue;
+    const selection = r.details.selection as { repository_name?: unknown } | undefined;
+    const name = selection?.repository_name;
+    if (typeof name !== 'string') continue;
+    const at = Date.parse(r.started_at);
+    if (!(out.get(name)! >= at)) out.set(name, at);
+  }
+  return out;
 }
 
-/** The repository a drill reads from: `named` when given (it must be one of the copies), else the copies in turn. */
+/** How the repository was chosen: named on the command line, or the copy drilled least recently. */
+export type RepositoryMethod = 'least-recently-drilled-copy' | 'named';
+
+/**
+ * The repository a drill reads from: `named` when given (it must be one of the copies), else
+ * the copy whose last completed drill is oldest (`lastDrilled`, from {@link copyDrillTimes});
+ * copies never drilled come first, and ties go to the earlier copy in `copies`.
+ */
 export function pickRepository(
   copies: readonly string[],
-  count: number,
+  lastDrilled: ReadonlyMap<string, number>,
   named?: string,
-): { name: string; method: 'rotating-seeded' | 'named' } {
+): { name: string; method: RepositoryMethod } {
   if (named !== undefined) {
     if (!copies.includes(named))
       throw new ArcaError(
@@ -65,7 +85,10 @@ export function pickRepository(
       );
     return { name: named, method: 'named' };
   }
-  return { name: copies[count % copies.length]!, method: 'rotating-seeded' };
+  let pick = copies[0]!;
+  for (const c of copies)
+    if ((lastDrilled.get(c) ?? -Infinity) < (lastDrilled.get(pick) ?? -Infinity)) pick = c;
+  return { name: pick, method: 'least-recently-drilled-copy' };
 }
 
 /** How the snapshot is chosen: the newest, a random one (seeded), or the one named. */

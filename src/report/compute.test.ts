@@ -78,6 +78,24 @@ describe('achieved RPO', () => {
     assert.equal(tail.to, period.to);
   });
 
+  test('a period ending in the future is measured up to now, not to its end', () => {
+    const now = '2026-01-05T12:30:00.000Z';
+    const hourly = Array.from({ length: 4 * 24 + 13 }, (_, i) =>
+      new Date(Date.parse(period.from) + i * H * 1000).toISOString(),
+    );
+    assert.equal(hourly.at(-1), '2026-01-05T12:00:00.000Z');
+    const r = achievedRpo(hourly, period, H, now);
+    assert.equal(r.seconds, H);
+    assert.equal(r.met, true);
+    // Measured to the period's end, the 4.5 days still to come would count as a gap.
+    assert.equal(achievedRpo(hourly, period, H).met, false);
+    // A `now` after the period's end changes nothing.
+    assert.deepEqual(
+      achievedRpo(hourly, period, H, '2027-01-01T00:00:00.000Z'),
+      achievedRpo(hourly, period, H),
+    );
+  });
+
   test('points after the period are ignored; no point at all is not met', () => {
     const none = achievedRpo(['2026-02-01T00:00:00.000Z'], period, 24 * H);
     assert.equal(none.seconds, null);
@@ -111,6 +129,7 @@ function copy(over: Partial<CopyState>): CopyState {
     snapshots: 1,
     newest: period.from,
     last_written_at: period.from,
+    not_counted: null,
     ...over,
   };
 }
@@ -141,6 +160,8 @@ describe('3-2-1-1-0', () => {
       lastDrill: drill,
       cadenceMs: 30 * 86_400_000,
       to: period.to,
+      newestPoint: period.from,
+      rpoMs: 24 * H * 1000,
     });
     assert.deepEqual(digits(r), {
       '3': 'pass',
@@ -163,6 +184,8 @@ describe('3-2-1-1-0', () => {
       lastDrill: { ...drill, at: '2025-11-01T00:00:00.000Z' },
       cadenceMs: 30 * 86_400_000,
       to: period.to,
+      newestPoint: period.from,
+      rpoMs: 24 * H * 1000,
     });
     assert.deepEqual(digits(r), {
       '3': 'fail',
@@ -177,6 +200,43 @@ describe('3-2-1-1-0', () => {
     assert.equal(r.holds, false);
   });
 
+  test('a year-old copy does not count: the offsite digit fails and says why', () => {
+    const r = rule32110({
+      copies: [
+        copy({ newest: '2026-01-09T00:00:00.000Z' }),
+        copy({ repository: 'usb', media: 'removable', newest: '2026-01-08T23:30:00.000Z' }),
+        copy({
+          repository: 'offsite',
+          media: 'object-storage',
+          offsite: true,
+          immutable: true,
+          newest: '2025-01-09T00:00:00.000Z',
+        }),
+      ],
+      checks,
+      lastDrill: drill,
+      cadenceMs: 30 * 86_400_000,
+      to: period.to,
+      newestPoint: '2026-01-09T00:00:00.000Z',
+      rpoMs: H * 1000,
+    });
+    assert.deepEqual(digits(r), {
+      '3': 'pass',
+      '2': 'pass',
+      '1 offsite': 'fail',
+      '1 immutable': 'fail',
+      '0': 'pass',
+    });
+    const offsite = r.digits.find((d) => d.digit === '1 offsite')!;
+    assert.match(offsite.reason, /no repository marked offsite holds a current copy/);
+    assert.match(
+      offsite.reason,
+      /offsite is stale: its newest snapshot \(2025-01-09T00:00:00.000Z\) is 52w1d older than the newest recovery point \(2026-01-09T00:00:00.000Z\), more than the RPO \(1h\)/,
+    );
+    assert.match(r.digits[0]!.reason, /production \+ 2 backup copies \(local, usb\); offsite is stale/);
+    assert.equal(r.holds, false);
+  });
+
   test('no drill fails the 0', () => {
     const r = rule32110({
       copies: [copy({})],
@@ -184,6 +244,8 @@ describe('3-2-1-1-0', () => {
       lastDrill: null,
       cadenceMs: 1,
       to: period.to,
+      newestPoint: period.from,
+      rpoMs: 24 * H * 1000,
     });
     assert.match(r.digits[4]!.reason, /no restore drill/);
   });
@@ -458,6 +520,8 @@ describe('the whole report', () => {
     assert.match(html, /<svg/);
     assert.ok(!html.includes('<script'));
     assert.match(renderMarkdown(report), /\| 3 \| pass \|/);
+    // The period's end is exclusive: the title names the last day it includes.
+    assert.match(renderMarkdown(report), /^# Backup evidence pack: POL-T 2026-01-01 to 2026-01-09$/m);
   });
 
   test('text from the records is escaped in the HTML', () => {
@@ -485,5 +549,96 @@ describe('the whole report', () => {
     const html = renderHtml(report);
     assert.ok(!html.includes('<img'));
     assert.match(html, /&#60;img/);
+    const md = renderMarkdown(report);
+    assert.ok(!md.includes('<img'), 'markdown renderers pass raw HTML through');
+    assert.match(md, /\| &lt;img src=x onerror=alert\(1\)&gt; \|/);
+  });
+
+  test('a restore time the drill record does not label is shown as unknown, not as measured', () => {
+    const policy = parsePolicy(policyText, 'test');
+    const records = [
+      rec({
+        operation: 'drill',
+        dataset: 'files',
+        started_at: '2026-01-08T00:00:00.000Z',
+        details: { schema: 'restore-drill/v1', drill_id: 'DRL-old', measurements: { restore_seconds: 3 } },
+      }),
+    ];
+    const report = computeReport({
+      generated_at: period.to,
+      period,
+      policy: { file: '/p', policy, sha256: '0' },
+      journal: { file: '/j', verify: { ok: true, records: 1, head: null, problems: [] } },
+      records,
+      repositories: [
+        repo('local', 'main', 'disk', false, []),
+        repo('offsite', 'dc2', 'object-storage', true, []),
+      ],
+    });
+    assert.equal(report.datasets[0]!.last_drill?.restore_time_kind, null);
+    const evidence = report.requirements.find((r) => r.control === 'CP-9(2)')!.evidence;
+    assert.match(evidence, /files: success 2026-01-08T00:00:00.000Z, unknown 3 s vs RTO 4h/);
+  });
+
+  test('a period ending in the future is judged at the generation time', () => {
+    const policy = parsePolicy(
+      policyText.replace('rpo: 24h', 'rpo: 1h').replace('drill: {every: 30d}', 'drill: {every: 5d}'),
+      'test',
+    );
+    const generated = '2026-01-05T12:30:00.000Z';
+    const hourly = Array.from({ length: 4 * 24 + 13 }, (_, i) =>
+      rec({
+        operation: 'backup',
+        dataset: 'files',
+        level: 'full',
+        started_at: new Date(Date.parse(period.from) + i * H * 1000).toISOString(),
+        details: { repository_name: 'local' },
+      }),
+    );
+    const records = [
+      ...hourly,
+      rec({ operation: 'check', repository: '/r/local', started_at: '2026-01-01T00:00:00.000Z' }),
+      rec({ operation: 'check', repository: '/r/off', started_at: '2026-01-01T00:00:00.000Z' }),
+      rec({
+        operation: 'drill',
+        dataset: 'files',
+        started_at: '2026-01-01T00:00:00.000Z',
+        details: { schema: 'restore-drill/v1', drill_id: 'DRL-1', simulated: false },
+      }),
+    ];
+    const snapshot = (at: string) => ({
+      time: at,
+      tags: ['dataset:files'],
+      hostname: 'h',
+      paths: ['/d'],
+      bytes: 1,
+    });
+    const local = repo('local', 'main', 'disk', false, []);
+    local.snapshots = [{ id: 'l1', ...snapshot('2026-01-05T12:00:05.000Z') }];
+    const offsite = repo('offsite', 'dc2', 'object-storage', true, []);
+    offsite.snapshots = [{ id: 'o1', ...snapshot('2026-01-05T12:00:05.000Z') }];
+    const report = computeReport({
+      generated_at: generated,
+      period,
+      policy: { file: '/p', policy, sha256: '0' },
+      journal: { file: '/j', verify: { ok: true, records: records.length, head: null, problems: [] } },
+      records,
+      repositories: [local, offsite],
+    });
+    const d = report.datasets[0]!;
+    assert.equal(report.judged_at, generated);
+    assert.equal(d.achieved_rpo.seconds, H);
+    assert.equal(d.achieved_rpo.met, true);
+    assert.equal(report.summary.rpo_met, 1);
+    assert.equal(report.summary.drills_passed_in_cadence, 1);
+    assert.equal(d.rule_32110.digits.find((x) => x.digit === '0')?.status, 'pass');
+    assert.deepEqual(
+      d.copies.map((c) => c.not_counted),
+      [null, null],
+    );
+    const row = (control: string) => report.requirements.find((r) => r.control === control)!;
+    assert.equal(row('11.2').status, 'met');
+    assert.equal(row('27002 8.13(b)').status, 'met');
+    assert.match(renderMarkdown(report), /judged at 2026-01-05T12:30:00Z/);
   });
 });

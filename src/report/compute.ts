@@ -5,7 +5,7 @@
  * reads a file or a clock, so every number can be checked against hand-made records.
  */
 import type { JournalRecord, JsonObject, JsonValue } from '../journal/record.js';
-import { durationMs } from '../policy/duration.js';
+import { durationMs, formatMs } from '../policy/duration.js';
 import { checkPolicy, type Finding, MAX_DRILL_MS } from '../policy/findings.js';
 import type { Policy } from '../policy/schema.js';
 import type { EncryptionInfo, ReportData, ReportPeriod, RepositoryState } from './gather.js';
@@ -62,6 +62,11 @@ export interface CopyState {
   newest: string | null;
   /** The newest successful `copy` (or `backup`) record that wrote there. */
   last_written_at: string | null;
+  /**
+   * Why this copy does not count for 3-2-1-1-0 (no snapshot of the dataset, or its newest is
+   * older than the dataset's RPO before the newest good recovery point); null when it counts.
+   */
+  not_counted: string | null;
 }
 
 export type DigitStatus = 'pass' | 'fail' | 'attested';
@@ -184,6 +189,11 @@ export interface Report {
   schema: 'arca-report/v1';
   generated_at: string;
   period: ReportPeriod;
+  /**
+   * The moment recency is judged at (the achieved RPO's last gap, drill and check cadence,
+   * "recent backup"): the period's end, or the generation time when the period ends later.
+   */
+  judged_at: string;
   policy: {
     file: string;
     id: string;
@@ -234,13 +244,23 @@ const bool = (v: JsonValue | undefined): boolean | null => (typeof v === 'boolea
 const obj = (v: JsonValue | undefined): JsonObject =>
   v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
 
+/**
+ * When recency is judged: the period's end, but never after `generated_at` (a period given
+ * as `--to 2026-09-30` ends at the next midnight, which may be hours in the future; measuring
+ * up to it would count time that has not passed yet as time without a backup).
+ */
+export function judgedAt(period: ReportPeriod, generatedAt: string): string {
+  return ms(generatedAt) < ms(period.to) ? new Date(ms(generatedAt)).toISOString() : period.to;
+}
+
 /** Computes the whole report. */
 export function computeReport(data: ReportData): Report {
   const { policy, sha256, file } = data.policy;
   const now = new Date(data.generated_at);
+  const asOf = judgedAt(data.period, data.generated_at);
   const datasets = Object.keys(policy.datasets)
     .sort((a, b) => policy.datasets[a]!.tier - policy.datasets[b]!.tier || a.localeCompare(b))
-    .map((name) => datasetReport(name, policy, data));
+    .map((name) => datasetReport(name, policy, data, asOf));
   const alerts = alertsOf(data.records, data.period);
   const corrective = correctiveActions(data.records);
   const findings = checkPolicy(policy, { now });
@@ -249,6 +269,7 @@ export function computeReport(data: ReportData): Report {
     schema: 'arca-report/v1',
     generated_at: data.generated_at,
     period: data.period,
+    judged_at: asOf,
     policy: {
       file,
       id: policy.metadata.id,
@@ -287,7 +308,7 @@ export function computeReport(data: ReportData): Report {
       ),
       rpo_met: datasets.filter((d) => d.achieved_rpo.met).length,
       rule_32110_holds: datasets.filter((d) => d.rule_32110.holds).length,
-      drills_passed_in_cadence: datasets.filter((d) => drillInCadence(d, data.period.to)).length,
+      drills_passed_in_cadence: datasets.filter((d) => drillInCadence(d, asOf)).length,
       unresolved_alerts: alerts.filter((a) => !a.resolved).length,
       open_corrective_actions: corrective.filter((c) => c.status === 'open').length,
     },
@@ -300,13 +321,16 @@ function rate(n: number, total: number): number | null {
   return total === 0 ? null : n / total;
 }
 
-function datasetReport(name: string, policy: Policy, data: ReportData): DatasetReport {
+function datasetReport(name: string, policy: Policy, data: ReportData, asOf: string): DatasetReport {
   const d = policy.datasets[name]!;
   const mine = data.records.filter((r) => r.dataset === name);
   const backups = mine.filter((r) => r.operation === 'backup');
   const inside = backups.filter((r) => inPeriod(r, data.period));
   const lastGood = backups.filter(good).at(-1);
-  const copies = copyStates(name, d.copies, data);
+  const rpoMs = durationMs(d.rpo);
+  const found = copyStates(name, d.copies, data);
+  const newestPoint = newestRecoveryPoint(lastGood?.started_at ?? null, found);
+  const copies = found.map((c) => ({ ...c, not_counted: whyNotCounted(c, newestPoint, rpoMs) }));
   const checks = checkStates(d.copies, data);
   // Drill records of the restore-drill contract only (quickstart's restore test is not one).
   const allDrills = mine.filter((r) => r.operation === 'drill' && r.details.schema === 'restore-drill/v1');
@@ -327,7 +351,8 @@ function datasetReport(name: string, policy: Policy, data: ReportData): DatasetR
     achieved_rpo: achievedRpo(
       backups.filter(good).map((r) => r.started_at),
       data.period,
-      durationMs(d.rpo) / 1000,
+      rpoMs / 1000,
+      asOf,
     ),
     history: inside.map(backupPoint),
     copies,
@@ -336,7 +361,9 @@ function datasetReport(name: string, policy: Policy, data: ReportData): DatasetR
       checks,
       lastDrill: last,
       cadenceMs,
-      to: data.period.to,
+      to: asOf,
+      newestPoint,
+      rpoMs,
     }),
     encryption: d.copies.map((n) => ({
       name: n,
@@ -381,16 +408,18 @@ export function backupCounts(records: readonly JournalRecord[]): BackupCounts {
 /**
  * The achieved RPO: the largest gap between consecutive good recovery points, counting the
  * newest point before the period (when there is one) and the gap from the newest point to
- * the period's end (data written since then would be lost at that moment). With no point
+ * the period's end (data written since then would be lost at that moment), or to `now`
+ * when the period ends later: time that has not passed yet is not a gap. With no point
  * before the period, the count starts at its first point.
  */
 export function achievedRpo(
   pointTimes: readonly string[],
   period: ReportPeriod,
   rpoSeconds: number,
+  now: string = period.to,
 ): AchievedRpo {
   const from = ms(period.from);
-  const to = ms(period.to);
+  const to = Math.min(ms(period.to), ms(now));
   const sorted = [...pointTimes]
     .map(ms)
     .filter((t) => t < to)
@@ -443,8 +472,40 @@ function copyStates(name: string, copies: readonly string[], data: ReportData): 
       snapshots: snaps.length,
       newest: snaps.at(-1)?.time ?? null,
       last_written_at: written?.started_at ?? null,
+      not_counted: null,
     };
   });
+}
+
+/**
+ * The dataset's newest good recovery point: its newest `success`/`partial` backup record,
+ * or the newest of its snapshots in any of its repositories when that is later (a backup
+ * the journal does not know of still is one).
+ */
+export function newestRecoveryPoint(
+  lastGoodBackup: string | null,
+  copies: readonly CopyState[],
+): string | null {
+  const times = [lastGoodBackup, ...copies.map((c) => c.newest)].filter((t): t is string => t !== null);
+  if (times.length === 0) return null;
+  return new Date(Math.max(...times.map(ms))).toISOString();
+}
+
+/**
+ * Why a copy does not count for 3-2-1-1-0, or null when it does: it must hold a snapshot of
+ * the dataset, and its newest one must be within the dataset's RPO of the newest good
+ * recovery point (a copy a year old protects against little).
+ */
+export function whyNotCounted(c: CopyState, newestPoint: string | null, rpoMs: number): string | null {
+  if (c.snapshots === 0 || c.newest === null)
+    return `no snapshot in ${c.repository}${c.reachable ? '' : ' (unreachable)'}`;
+  if (newestPoint === null) return null;
+  const behind = ms(newestPoint) - ms(c.newest);
+  if (behind <= rpoMs) return null;
+  return (
+    `${c.repository} is stale: its newest snapshot (${c.newest}) is ${formatMs(behind)} older than the ` +
+    `newest recovery point (${newestPoint}), more than the RPO (${formatMs(rpoMs)})`
+  );
 }
 
 function checkStates(copies: readonly string[], data: ReportData): CheckState[] {
@@ -502,25 +563,33 @@ export interface Rule32110Input {
   lastDrill: DrillSummary | null;
   /** How recent the last drill and checks must be. */
   cadenceMs: number;
-  /** The moment they are judged at (the period's end). */
+  /** The moment they are judged at (the period's end, or the report's generation when earlier). */
   to: string;
+  /** The dataset's newest good recovery point (see {@link newestRecoveryPoint}). */
+  newestPoint: string | null;
+  /** The dataset's RPO: a copy counts only when its newest snapshot is this close to `newestPoint`. */
+  rpoMs: number;
 }
 
 /**
  * 3-2-1-1-0 as REQUIREMENTS §2.3 makes it checkable, counting only repositories that hold
- * at least one of the dataset's snapshots now: 3 = production and ≥ 2 backup copies in
- * distinct repositories; 2 = ≥ 2 media types; 1 = a repository marked offsite; 1 = one
- * marked immutable (attested: arca does not probe it yet); 0 = the last drill passed and
- * every repository's last check found no error, both within the cadence.
+ * a current copy of the dataset now (a snapshot within the RPO of its newest good recovery
+ * point, see {@link whyNotCounted}): 3 = production and ≥ 2 backup copies in distinct
+ * repositories; 2 = ≥ 2 media types; 1 = a repository marked offsite; 1 = one marked
+ * immutable (attested: arca does not probe it yet); 0 = the last drill passed and every
+ * repository's last check found no error, both within the cadence. Each digit that fails
+ * says which copies were left out and why.
  */
 export function rule32110(input: Rule32110Input): Rule32110 {
-  const holding = input.copies.filter((c) => c.snapshots > 0);
+  const reasons = new Map(input.copies.map((c) => [c, whyNotCounted(c, input.newestPoint, input.rpoMs)]));
+  const holding = input.copies.filter((c) => reasons.get(c) === null);
   const names = (list: readonly CopyState[]) => list.map((c) => c.repository).join(', ') || 'none';
   const digits: Digit[] = [];
-  const missing = input.copies.filter((c) => c.snapshots === 0);
-  const why = missing.length
-    ? `; no snapshot in ${missing.map((c) => c.repository + (c.reachable ? '' : ' (unreachable)')).join(', ')}`
-    : '';
+  const leftOut = (which: (c: CopyState) => boolean) => {
+    const out = input.copies.filter((c) => which(c) && reasons.get(c) !== null).map((c) => reasons.get(c)!);
+    return out.length ? `; ${out.join('; ')}` : '';
+  };
+  const why = leftOut(() => true);
   digits.push({
     digit: '3',
     status: holding.length >= 2 ? 'pass' : 'fail',
@@ -538,7 +607,7 @@ export function rule32110(input: Rule32110Input): Rule32110 {
     status: offsite.length > 0 ? 'pass' : 'fail',
     reason: offsite.length
       ? `offsite copy in ${names(offsite)} (site ${offsite.map((c) => c.site).join(', ')})`
-      : 'no repository marked offsite holds a copy',
+      : `no repository marked offsite holds a current copy${leftOut((c) => c.offsite)}`,
   });
   const immutable = holding.filter((c) => c.immutable);
   digits.push({
@@ -546,7 +615,7 @@ export function rule32110(input: Rule32110Input): Rule32110 {
     status: immutable.length > 0 ? 'attested' : 'fail',
     reason: immutable.length
       ? `${names(immutable)} marked immutable in the policy (recorded, not yet probed by a deletion attempt)`
-      : 'no repository marked immutable holds a copy',
+      : `no repository marked immutable holds a current copy${leftOut((c) => c.immutable)}`,
   });
   digits.push(zeroDigit(input));
   return { digits, holds: digits.every((d) => d.status !== 'fail') };

@@ -6,7 +6,7 @@
 import { durationMs } from '../policy/duration.js';
 import type { DatasetReport, Report } from './compute.js';
 import { barChart, escapeHtml, lineChart } from './svg.js';
-import { reportSections, type Section, seconds, shortBytes, type Table } from './tables.js';
+import { lastDay, reportSections, type Section, seconds, shortBytes, type Table } from './tables.js';
 
 const css = `
 :root { color-scheme: light; }
@@ -30,8 +30,10 @@ nav ul { columns: 2; padding-left: 1.2rem; }
 .dot { fill: #0969da; }
 .dot.hollow { fill: #fff; stroke: #cf222e; stroke-width: 1.5; }
 .bar { fill: #1a7f37; }
-.bar.forecast { fill: #8fd3a0; }
 .bar.miss { fill: #cf222e; }
+.bar.forecast { fill: #ffffff; stroke: #1a7f37; stroke-width: 2; stroke-dasharray: 4 2; }
+.bar.forecast.miss { fill: #ffebe9; stroke: #cf222e; }
+.legend { font-size: 10px; fill: #1b1f24; }
 .limit { stroke: #9a6700; stroke-width: 1.5; stroke-dasharray: 5 3; }
 .st-met, .st-pass { color: #1a7f37; font-weight: 600; }
 .st-not-met, .st-fail { color: #cf222e; font-weight: 600; }
@@ -118,7 +120,7 @@ function section(s: Section, report: Report): string {
 /** Renders the report as one self-contained HTML document. */
 export function renderHtml(report: Report): string {
   const sections = reportSections(report);
-  const title = `Backup evidence pack: ${report.policy.id} ${report.period.from.slice(0, 10)} to ${report.period.to.slice(0, 10)}`;
+  const title = `Backup evidence pack: ${report.policy.id} ${report.period.from.slice(0, 10)} to ${lastDay(report.period)}`;
   const nav = `<nav><ul>${sections.map((s) => `<li><a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a></li>`).join('')}</ul></nav>`;
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +

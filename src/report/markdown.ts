@@ -3,10 +3,20 @@
  * ticket, a wiki or a management review, without the charts.
  */
 import type { Report } from './compute.js';
-import { reportSections, type Table } from './tables.js';
+import { lastDay, reportSections, type Table } from './tables.js';
 
+/**
+ * Text from the journal or the policy as markdown text: markdown renderers pass HTML
+ * through, so `<`, `>` and `&` become entities (a file name `<img src=x onerror=…>` in an
+ * error must show as text, not run).
+ */
+export function escapeText(s: string): string {
+  return s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+}
+
+/** Text as one table cell: HTML escaped, `|` and backslashes escaped, on one line. */
 function escapeCell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return escapeText(s).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
 function table(t: Table): string[] {
@@ -23,15 +33,15 @@ function table(t: Table): string[] {
 /** Renders the report as markdown. */
 export function renderMarkdown(report: Report): string {
   const lines = [
-    `# Backup evidence pack: ${report.policy.id} ${report.period.from.slice(0, 10)} to ${report.period.to.slice(0, 10)}`,
+    `# Backup evidence pack: ${escapeText(report.policy.id)} ${report.period.from.slice(0, 10)} to ${lastDay(report.period)}`,
     '',
     `Computed by arca from the policy (sha256 \`${report.policy.sha256}\`), the journal and the repositories. ` +
       'index.json lists every artifact with its SHA-256.',
     '',
   ];
   for (const s of reportSections(report)) {
-    lines.push(`## ${s.title}`, '');
-    for (const p of s.paragraphs) lines.push(p, '');
+    lines.push(`## ${escapeText(s.title)}`, '');
+    for (const p of s.paragraphs) lines.push(escapeText(p), '');
     for (const t of s.tables) lines.push(...table(t));
   }
   return `${lines.join('\n').trimEnd()}\n`;

@@ -53,7 +53,8 @@ const digit = (d: DatasetReport, name: string) => d.rule_32110.digits.find((x) =
 /** Builds the table from a computed report (its `requirements` field is not read). */
 export function requirementTable(report: Report, policy: Policy): RequirementRow[] {
   const ds = report.datasets;
-  const to = report.period.to;
+  // Recency is judged at the period's end, or at generation when the period ends later.
+  const to = report.judged_at;
   const m = policy.metadata;
   const findingsFor = (r: string) => report.policy.findings.filter((f) => f.requirement === r);
   const reviewOk = findingsFor('R02').length === 0;
@@ -264,7 +265,7 @@ export function requirementTable(report: Report, policy: Policy): RequirementRow
             : `${d.name}: ${d.last_drill.result} ${d.last_drill.at}` +
               (d.last_drill.restore_time_seconds === null
                 ? ''
-                : `, ${d.last_drill.restore_time_kind ?? 'measured'} ${d.last_drill.restore_time_seconds} s vs RTO ${d.rto}`),
+                : `, ${d.last_drill.restore_time_kind ?? 'unknown'} ${d.last_drill.restore_time_seconds} s vs RTO ${d.rto}`),
         )
         .join('; '),
     ),

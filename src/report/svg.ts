@@ -22,9 +22,9 @@ export interface SeriesPoint {
   hollow?: boolean;
 }
 
-function frame(title: string, body: string): string {
+function frame(title: string, body: string, height = H): string {
   return (
-    `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" role="img" ` +
+    `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${height}" role="img" ` +
     `aria-label="${escapeHtml(title)}"><title>${escapeHtml(title)}</title>` +
     `<text x="${PAD.left}" y="16" class="chart-title">${escapeHtml(title)}</text>` +
     `<line x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}" class="axis"/>` +
@@ -93,13 +93,44 @@ export function lineChart(
 export interface Bar {
   label: string;
   value: number;
-  /** Forecast bars are drawn hatched (lighter), measured ones solid. */
+  /** Forecast bars are drawn outlined (dashed), measured ones solid. */
   forecast: boolean;
-  /** Over the limit: drawn as a miss. */
+  /** Over the limit: drawn red (solid red when measured, red outline when forecast). */
   miss: boolean;
 }
 
-/** Bars against a limit drawn as a dashed line (restore time against the RTO). */
+/** The height of a bar chart: a row below the axis labels holds its legend. */
+const BAR_H = H + 20;
+
+/** The bar chart's legend: each kind of bar as it is drawn, and the limit line. */
+function legend(limitLabel: string): string {
+  const y = BAR_H - 8;
+  const items: [string, string][] = [
+    ['bar', 'measured'],
+    ['bar forecast', 'forecast'],
+    ['bar miss', 'measured, missed'],
+    ['bar forecast miss', 'forecast, missed'],
+  ];
+  let x = 8;
+  let out = '<g class="legend-items">';
+  for (const [cls, label] of items) {
+    out +=
+      `<rect x="${x}" y="${y - 9}" width="10" height="10" class="${cls}"/>` +
+      `<text x="${x + 14}" y="${y}" class="legend">${escapeHtml(label)}</text>`;
+    // About 5.5 px a character at 10 px.
+    x += 14 + Math.ceil(label.length * 5.5) + 12;
+  }
+  out +=
+    `<line x1="${x}" y1="${y - 4}" x2="${x + 18}" y2="${y - 4}" class="limit"/>` +
+    `<text x="${x + 22}" y="${y}" class="legend">${escapeHtml(limitLabel)}</text>`;
+  return `${out}</g>`;
+}
+
+/**
+ * Bars against a limit drawn as a dashed line (restore time against the RTO), with a legend:
+ * measured bars solid, forecast bars outlined with a dashed stroke, bars over the limit red
+ * (a forecast over the limit keeps its outline, so it never reads as a measured miss).
+ */
 export function barChart(
   title: string,
   bars: readonly Bar[],
@@ -122,9 +153,10 @@ export function barChart(
       // A restore of seconds against an RTO of hours would be invisible: at least 2 px tall.
       const top = Math.min(y(b.value), H - PAD.bottom - 2);
       const cls = `bar${b.forecast ? ' forecast' : ''}${b.miss ? ' miss' : ''}`;
+      const what = `${b.forecast ? 'forecast' : 'measured'}${b.miss ? ', missed' : ''}`;
       return (
         `<rect x="${fx(cx - width / 2)}" y="${fx(top)}" width="${fx(width)}" height="${fx(H - PAD.bottom - top)}" class="${cls}">` +
-        `<title>${escapeHtml(`${b.label}: ${format(b.value)}${b.forecast ? ' (forecast)' : ' (measured)'}`)}</title></rect>` +
+        `<title>${escapeHtml(`${b.label}: ${format(b.value)} (${what})`)}</title></rect>` +
         `<text x="${fx(cx)}" y="${fx(top - 4)}" class="tick" text-anchor="middle">${escapeHtml(format(b.value))}</text>` +
         (bars.length <= 8
           ? `<text x="${fx(cx)}" y="${H - 12}" class="tick" text-anchor="middle">${escapeHtml(b.label)}</text>`
@@ -136,5 +168,5 @@ export function barChart(
   const line =
     `<line x1="${PAD.left}" y1="${fx(ly)}" x2="${W - PAD.right}" y2="${fx(ly)}" class="limit"/>` +
     `<text x="${W - PAD.right}" y="${fx(ly - 4)}" class="tick" text-anchor="end">${escapeHtml(limitLabel)}</text>`;
-  return frame(title, `${yAxis(max, format)}${rects}${line}`);
+  return frame(title, `${yAxis(max, format)}${rects}${line}${legend(limitLabel)}`, BAR_H);
 }

@@ -3,9 +3,10 @@
  * renderings so both say exactly the same thing; only the layout differs (and the HTML
  * adds charts).
  */
-import { formatBytes } from '../cli/format.js';
+import { binaryUnits, formatBytes } from '../cli/format.js';
 import { formatMs } from '../policy/duration.js';
 import type { DatasetReport, Report } from './compute.js';
+import type { ReportPeriod } from './gather.js';
 import { pct } from './requirements.js';
 
 /** A table: header cells and rows of text. */
@@ -32,6 +33,11 @@ export function seconds(s: number | null): string {
   return formatMs(s * 1000);
 }
 
+/** The last day a period includes (`to` is exclusive: a period to 2026-10-01T00:00Z ends with 2026-09-30). */
+export function lastDay(period: ReportPeriod): string {
+  return new Date(Date.parse(period.to) - 1).toISOString().slice(0, 10);
+}
+
 /** Bytes in binary units, or a dash. */
 export function bytes(n: number | null): string {
   return n === null ? '—' : formatBytes(n);
@@ -39,14 +45,8 @@ export function bytes(n: number | null): string {
 
 /** Bytes in binary units with three significant digits, for chart axes (`285 KiB`). */
 export function shortBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number(v.toPrecision(3))} ${units[i]}`;
+  const { value, unit } = binaryUnits(n);
+  return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
 const t = (iso: string | null) => (iso === null ? '—' : iso.replace(/\.\d{3}Z$/, 'Z'));
@@ -72,7 +72,10 @@ function summarySection(r: Report): Section {
     id: 'summary',
     title: 'Summary',
     paragraphs: [
-      `Period ${t(r.period.from)} to ${t(r.period.to)}; generated ${t(r.generated_at)} from the policy, the journal and the repositories.`,
+      `Period ${t(r.period.from)} to ${t(r.period.to)}; generated ${t(r.generated_at)} from the policy, the journal and the repositories.` +
+        (r.judged_at === r.period.to
+          ? ''
+          : ` The period ends after the report was generated: the achieved RPO, cadences and recency are judged at ${t(r.judged_at)}.`),
     ],
     tables: [
       {
@@ -222,6 +225,7 @@ function datasetSection(d: DatasetReport): Section {
           'snapshots',
           'newest',
           'last written',
+          'counts for 3-2-1-1-0',
         ],
         rows: d.copies.map((c) => [
           c.repository,
@@ -232,6 +236,7 @@ function datasetSection(d: DatasetReport): Section {
           c.reachable ? String(c.snapshots) : `unreachable: ${c.error ?? ''}`,
           t(c.newest),
           t(c.last_written_at),
+          c.not_counted === null ? 'yes' : 'no (see 3-2-1-1-0)',
         ]),
       },
       {
@@ -284,7 +289,7 @@ function datasetSection(d: DatasetReport): Section {
           seconds(x.restore_time_seconds),
           x.restore_time_kind ?? '—',
           yes(x.rto_met),
-          yes(x.rpo_met),
+          x.rpo_met === null ? 'not judged' : yes(x.rpo_met),
         ]),
       },
       {

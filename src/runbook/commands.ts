@@ -9,9 +9,9 @@
  */
 import { locationKind } from '../backend/location.js';
 import { parseSftpLocation } from '../backend/sftp.js';
-import { cleanText } from '../journal/secrets.js';
 import { isSecretName, isSecretRef, type SecretRef, type Setting } from '../policy/credentials.js';
 import type { Repository as PolicyRepository } from '../policy/repositories.js';
+import { code } from './md.js';
 
 /** A piece of a shell word: literal text, or a shell expression (`${VAR}`, `$(cmd)`) expanded when run. */
 export type Part = string | { expr: string };
@@ -32,19 +32,23 @@ export function shellWord(parts: readonly Part[]): string {
   return `"${body}"`;
 }
 
-/** The shell expression that yields a secret from where `ref` says it is; the value is never written. */
+/**
+ * The shell expression that yields a secret from where `ref` says it is; the value is never
+ * written. A command reference is run exactly as the policy writes it: it names where the
+ * secret is (`gcloud secrets versions access latest --secret=arca-repo`), and rewriting it
+ * would break it; a command with a secret written into it is a policy-check error (R38).
+ */
 export function refExpression(ref: SecretRef): string {
   if ('env' in ref) return `\${${ref.env}}`;
   if ('file' in ref) return `$(head -n 1 ${shellQuote(ref.file)})`;
-  // A command reference is run as written; one that embeds a secret (a policy error) is shown redacted.
-  return `$(${cleanText(ref.command)})`;
+  return `$(${ref.command})`;
 }
 
-/** Where a secret comes from, in words, for the "how to get the keys" section. */
+/** Where a secret comes from, in words (markdown), for the "how to get the keys" section. */
 export function describeRef(ref: SecretRef): string {
-  if ('env' in ref) return `environment variable \`${ref.env}\``;
-  if ('file' in ref) return `the first line of \`${ref.file}\``;
-  return `what \`${cleanText(ref.command)}\` prints`;
+  if ('env' in ref) return `environment variable ${code(ref.env)}`;
+  if ('file' in ref) return `the first line of ${code(ref.file)}`;
+  return `what ${code(ref.command)} prints`;
 }
 
 /** True for a backend setting whose plain value may be shown: not a secret, not a key. */
@@ -87,7 +91,7 @@ export function repositoryShell(name: string, repo: PolicyRepository): Repositor
       // Local and S3 locations and options read the same in both tools.
       const resticOptions = Object.entries(repo.options ?? {}).flatMap(([key, value]) => {
         if (!resticKnows.has(key)) {
-          notes.push(`restic has no option \`${key}\`; it is left out of the restic commands.`);
+          notes.push(`restic has no option ${code(key)}; it is left out of the restic commands.`);
           return [];
         }
         const v = optionValue(key, value, []);
@@ -146,7 +150,7 @@ function settingLines(key: string, value: Setting, notes: string[]): string[] {
   }
   if (showable(key)) return [`export ${key}=${shellQuote(String(value))}`];
   notes.push(
-    `\`${key}\` is written into the policy in plain text; it is not shown here (set it yourself, and move it to a reference).`,
+    `${code(key)} is written into the policy in plain text; it is not shown here (set it yourself, and move it to a reference).`,
   );
   return [`: "\${${key}:?set ${key}}"`, `export ${key}`];
 }
@@ -155,7 +159,7 @@ function settingLines(key: string, value: Setting, notes: string[]): string[] {
 function optionValue(key: string, value: Setting, notes: string[]): Part[] | undefined {
   if (isSecretRef(value)) return [{ expr: refExpression(value) }];
   if (showable(key.replace(/^[a-z0-9]+\./, ''))) return [String(value)];
-  notes.push(`option \`${key}\` is written into the policy in plain text; it is not shown here.`);
+  notes.push(`option ${code(key)} is written into the policy in plain text; it is not shown here.`);
   return undefined;
 }
 
@@ -185,7 +189,7 @@ function sftpArgs(repo: PolicyRepository, arcaOptions: string[], notes: string[]
   const custom = ssh.length > 3 || Object.keys(opts).some((k) => k.startsWith('sftp.'));
   for (const k of Object.keys(opts)) {
     if (!['identity', 'port', 'known-hosts', 'host-key-policy', 'timeout'].includes(k.slice(5)))
-      notes.push(`restic has no option \`${k}\`; it is left out of the restic commands.`);
+      notes.push(`restic has no option ${code(k)}; it is left out of the restic commands.`);
   }
   return {
     restic: ['-r', resticLoc, ...(custom ? ['-o', shellWord(['sftp.command=', ...ssh])] : [])],
@@ -226,7 +230,7 @@ function restArgs(repo: PolicyRepository, arcaOptions: string[], env: string[], 
       const v = optionValue(key, repo.options![key]!, []);
       return v === undefined ? [] : ['-o', shellWord([`${key}=`, ...v])];
     }
-    notes.push(`restic has no option \`${key}\`; it is left out of the restic commands.`);
+    notes.push(`restic has no option ${code(key)}; it is left out of the restic commands.`);
     return [];
   });
   return {

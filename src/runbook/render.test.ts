@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Repository as PolicyRepository } from '../policy/repositories.js';
 import { findBlock, shellBlocks } from './blocks.js';
 import type { RunbookData, RunbookDataset } from './data.js';
+import { code, mdText } from './md.js';
 import { renderDataset, renderIndex } from './render.js';
 
 const secrets = ['hunter2-plain', 'rest-pw-inline', 'AKIAPLAINKEY', 'pg-secret-9', 'opt-secret-7'];
@@ -76,6 +77,8 @@ function data(d: RunbookDataset): RunbookData {
 }
 
 const render = (d: RunbookDataset) => renderDataset(data(d), d);
+/** The restore target of dataset orders, as the commands write it. */
+const target = `"\${RESTORE_DIR:-$PWD/restore}/orders"`;
 
 describe('renderDataset', () => {
   it('never shows a secret, even one written into the policy by mistake', () => {
@@ -116,23 +119,24 @@ describe('renderDataset', () => {
     );
     assert.equal(
       findBlock(md, 'restic: restore latest (repository local)').lines[1],
-      "restic -r '/srv/backup repo' restore latest --tag dataset:orders --target /restore/orders",
+      `restic -r '/srv/backup repo' restore latest --tag dataset:orders --target ${target}`,
     );
     assert.equal(
       findBlock(md, 'restic: dump postgres/shop.sql (repository local)').lines[1],
       "restic -r '/srv/backup repo' dump latest --tag dataset:orders /var/lib/arca/staging/orders/postgres/shop.sql > shop.sql",
     );
-    assert.match(
-      findBlock(md, 'arca: restore latest (repository local)').lines.join('\n'),
-      /arca -r '\/srv\/backup repo' restore latest --tag dataset:orders --target \/restore\/orders --verify/,
+    assert.ok(
+      findBlock(md, 'arca: restore latest (repository local)').lines.includes(
+        `arca -r '/srv/backup repo' restore latest --tag dataset:orders --target ${target} --verify`,
+      ),
     );
     assert.deepEqual(findBlock(md, 'load: postgres/shop.sql').lines.slice(1), [
       'createdb -h db.local -U backup shop',
-      'psql -h db.local -U backup -d shop -v ON_ERROR_STOP=1 -f /restore/orders/var/lib/arca/staging/orders/postgres/shop.sql',
+      `psql -h db.local -U backup -d shop -v ON_ERROR_STOP=1 -f "\${RESTORE_DIR:-$PWD/restore}/orders/var/lib/arca/staging/orders/postgres/shop.sql"`,
     ]);
     assert.match(
       findBlock(md, 'check: row count').lines.join('\n'),
-      /ARCA_DUMP_DIR=\/restore\/orders\/var\/lib\/arca\/staging\/orders/,
+      /ARCA_DUMP_DIR="\$\{RESTORE_DIR:-\$PWD\/restore\}\/orders\/var\/lib\/arca\/staging\/orders"/,
     );
   });
 
@@ -198,7 +202,7 @@ describe('renderDataset', () => {
     assert.equal(
       findBlock(md, 'restic: restore latest (repository offsite)').lines[1],
       'restic -r s3:https://s3.example.com/bucket/arca -o s3.region=eu-west-1 -o s3.bucket-lookup=path ' +
-        'restore latest --tag dataset:orders --target /restore/orders',
+        `restore latest --tag dataset:orders --target ${target}`,
     );
   });
 
@@ -264,11 +268,110 @@ describe('renderDataset', () => {
     assert.match(md, /SHA-256 `(ab){32}`/);
   });
 
+  it('shows command references and checks exactly as the policy writes them', () => {
+    const gcloud = 'gcloud secrets versions access latest --secret=arca-repo';
+    const check = `PGPASSWORD="$DB_PW" psql -h db.local -d shop -c 'select count(*) from orders'`;
+    const md = render(
+      dataset(
+        [
+          {
+            name: 'cloud',
+            repository: repo('s3:https://s3.example.com/bucket/arca', {
+              password: { command: gcloud },
+              env: { AWS_SECRET_ACCESS_KEY: { command: 'pass show aws/secret_token=x' } },
+            }),
+          },
+        ],
+        { dumps: [], checks: [{ name: 'orders', command: check }] },
+      ),
+    );
+    assert.deepEqual(findBlock(md, 'env: credentials (repository cloud)').lines.slice(2, 5), [
+      `RESTIC_PASSWORD="$(${gcloud})"`,
+      'export RESTIC_PASSWORD ARCA_PASSWORD="$RESTIC_PASSWORD"',
+      'AWS_SECRET_ACCESS_KEY="$(pass show aws/secret_token=x)"',
+    ]);
+    assert.equal(findBlock(md, 'check: orders').lines.at(-1), check);
+    assert.match(
+      md,
+      /the repository password is what `gcloud secrets versions access latest --secret=arca-repo` prints/,
+    );
+    assert.ok(!md.includes('***'), 'nothing is redacted');
+  });
+
+  it('escapes text from the journal and the policy, so that no markdown renderer runs it as HTML', () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const md = render(
+      dataset([{ name: 'local', repository: repo('/srv/repo', { site: `<b>site</b> & co` }) }], {
+        owner: '<script>alert(2)</script>',
+        paths: ['/srv/a`b'],
+        lastDrill: {
+          drillId: 'DRL-1',
+          startedAt: '2026-11-27T10:00:00.000Z',
+          result: 'failed',
+          repository: '/srv/repo',
+          repositoryName: 'local',
+          snapshotId: null,
+          scope: 'full',
+          restoreTimeKind: null,
+          restoreTimeSeconds: null,
+          rtoSeconds: 14_400,
+          rtoMet: null,
+          rpoMet: null,
+          recoveryPointAgeSeconds: null,
+          failureStage: 'restore',
+          error: `cannot restore /srv/orders/${evil}: permission denied`,
+        },
+        openActions: [
+          {
+            id: 'CA-1',
+            openedAt: '2026-11-27T10:05:00.000Z',
+            drillId: 'DRL-1',
+            stage: 'restore',
+            description: evil,
+          },
+        ],
+      }),
+    );
+    // Outside the fenced shell blocks (where nothing is interpreted), no tag is left.
+    const prose = md.replace(/^```sh\n[\s\S]*?^```$/gm, '');
+    assert.ok(!/<[a-z]/i.test(prose), prose);
+    assert.match(
+      md,
+      /\| Error \| cannot restore \/srv\/orders\/&lt;img src=x onerror=alert\(1\)&gt;: permission denied \|/,
+    );
+    assert.match(md, /\| CA-1 \| .* \| &lt;img src=x onerror=alert\(1\)&gt; \|/);
+    assert.match(md, /\| &lt;b&gt;site&lt;\/b&gt; &amp; co \|/);
+    assert.match(md, /owner \(&lt;script&gt;alert\(2\)&lt;\/script&gt;\)/);
+    // A backtick in a value does not end its code span.
+    assert.match(md, /^- ``\/srv\/a`b``$/m);
+  });
+
+  it('restores into the directory the operator sets, not one that needs root', () => {
+    const md = render(dataset([{ name: 'local', repository: repo('/srv/repo') }]));
+    assert.match(md, /set `RESTORE_DIR` to a directory you can write to \(no root needed\)/);
+    assert.match(
+      md,
+      /restore into `\$RESTORE_DIR\/orders`; with `RESTORE_DIR` unset, into `restore\/orders`/,
+    );
+    for (const b of shellBlocks(md))
+      assert.ok(!/(^|[\s'"])\/restore\//.test(b.lines.join('\n')), `${b.marker} restores under /restore`);
+  });
+
   it('marks every command block so it can be found', () => {
     const md = render(dataset([{ name: 'local', repository: repo('/srv/repo') }]));
     const markers = shellBlocks(md).map((b) => b.marker);
     assert.equal(new Set(markers).size, markers.length, 'markers are unique');
     assert.ok(markers.includes('restic: compare with ls (repository local)'));
     assert.match(renderIndex(data(dataset([]))), /\| \[orders\]\(orders\.md\) \| 1 \| 1h \| 4h \|/);
+  });
+});
+
+describe('markdown text', () => {
+  it('escapes HTML outside code spans and fences code spans around backticks', () => {
+    assert.equal(mdText('a <b> & c\nd'), 'a &lt;b&gt; &amp; c d');
+    assert.equal(code('plain'), '`plain`');
+    assert.equal(code('a `b` c'), '``a `b` c``');
+    assert.equal(code('`x'), '`` `x ``');
+    assert.equal(code('a <b>'), '`a <b>`');
   });
 });

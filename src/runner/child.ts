@@ -29,6 +29,8 @@ export interface ChildRun {
   file: string;
   args: readonly string[];
   env: NodeJS.ProcessEnv;
+  /** The working directory; without it, arca's own. */
+  cwd?: string;
   /** An open file that receives standard output; without it, the output is kept as a tail. */
   stdoutFd?: number;
   /** How many bytes of each tail to keep. */
@@ -82,6 +84,7 @@ export function runChild(run: ChildRun): Promise<ChildExit> {
   return new Promise((resolve, reject) => {
     const child = spawn(run.file, run.args, {
       env: run.env,
+      ...(run.cwd === undefined ? {} : { cwd: run.cwd }),
       stdio: ['ignore', run.stdoutFd ?? 'pipe', 'pipe'],
       detached: true,
     });

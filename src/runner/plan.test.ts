@@ -244,3 +244,55 @@ test('a restore drill is due once the dataset has a good backup, then every dril
   assert.match(old.reason, /every 30d/);
   assert.deepEqual(makePlan(base, [backup], now).drills, []);
 });
+
+test('an interrupted drill does not count as the last drill; a failed one is retried after min(every, 1d)', () => {
+  const base = policy({ full: { every: '1d' } });
+  const withEvery = (every: string) => ({
+    ...base,
+    datasets: { files: { ...base.datasets.files!, drill: { every } } },
+  });
+  const p = withEvery('30d');
+  const drill = (started: string, result: string) =>
+    rec('drill', started, {
+      result: result as JournalRecord['result'],
+      details: { schema: 'restore-drill/v1', simulated: false },
+    });
+  const now = new Date('2026-03-01T12:00:00Z');
+  const backup = rec('backup', '2026-02-01T01:00:00Z', { level: 'full' });
+  // Interrupted only: as if never drilled.
+  const interrupted = makePlan(p, [backup, drill('2026-03-01T11:00:00Z', 'interrupted')], now).drills[0]!;
+  assert.equal(interrupted.due, true);
+  assert.equal(interrupted.reason, 'never drilled');
+  assert.equal(interrupted.lastRun, undefined);
+  // An interrupted drill after a passing one: the passing one is the last.
+  const after = makePlan(
+    p,
+    [backup, drill('2026-01-15T00:00:00Z', 'success'), drill('2026-03-01T11:00:00Z', 'interrupted')],
+    now,
+  ).drills[0]!;
+  assert.deepEqual(after.lastRun, new Date('2026-01-15T00:00:00Z'));
+  assert.equal(after.due, true);
+  // Failed 11 h ago: due again a day after it, not 30 days.
+  const failed = makePlan(p, [backup, drill('2026-03-01T01:00:00Z', 'failed')], now).drills[0]!;
+  assert.equal(failed.due, false);
+  assert.deepEqual(failed.next, new Date('2026-03-02T01:00:00Z'));
+  const failedDayAgo = makePlan(p, [backup, drill('2026-02-28T11:00:00Z', 'failed')], now).drills[0]!;
+  assert.equal(failedDayAgo.due, true);
+  assert.match(failedDayAgo.reason, /the last drill failed, 2026-02-28T11:00:00.000Z: retried after 1d/);
+  // A partial drill (objectives missed) keeps the cadence.
+  const partial = makePlan(p, [backup, drill('2026-02-28T11:00:00Z', 'partial')], now).drills[0]!;
+  assert.equal(partial.due, false);
+  assert.deepEqual(partial.next, new Date('2026-03-30T11:00:00Z'));
+  // A cadence shorter than a day stays as it is.
+  const hourly = makePlan(withEvery('6h'), [backup, drill('2026-03-01T07:00:00Z', 'failed')], now).drills[0]!;
+  assert.equal(hourly.due, false);
+  assert.deepEqual(hourly.next, new Date('2026-03-01T13:00:00Z'));
+  // A later passing drill ends the retry.
+  const passed = makePlan(
+    p,
+    [backup, drill('2026-02-27T00:00:00Z', 'failed'), drill('2026-02-28T00:00:00Z', 'success')],
+    now,
+  ).drills[0]!;
+  assert.equal(passed.due, false);
+  assert.deepEqual(passed.next, new Date('2026-03-30T00:00:00Z'));
+});

@@ -19,7 +19,8 @@
  *   scheduled.
  * - A dataset whose newest successful backup is older than its RPO is in breach (R15, R19).
  * - A restore drill is due when the dataset's `drill.every` has passed since its last real
- *   (not simulated) drill, or when it was never drilled and has a good backup (R23).
+ *   drill (not simulated, not interrupted), or when it was never drilled and has a good
+ *   backup (R23). After a failed drill the next comes sooner: min(`drill.every`, 1 day).
  */
 import type { Cron } from 'croner';
 import { isEvidenceDrill } from '../drill/record.js';
@@ -141,16 +142,29 @@ export function pruneHistoryFrom(records: readonly JournalRecord[]): Map<string,
   return out;
 }
 
-/** When each dataset was last drilled for real, from `drill` records (simulated ones never count). */
-export function drillHistoryFrom(records: readonly JournalRecord[]): Map<string, Date> {
-  const out = new Map<string, Date>();
+/** A dataset's newest real drill: when it started and whether it failed. */
+export interface LastDrill {
+  at: Date;
+  failed: boolean;
+}
+
+/**
+ * Each dataset's newest real drill, from `drill` records: simulated and interrupted ones
+ * never count (an interrupted drill did not happen, so a restart drills again).
+ */
+export function drillHistoryFrom(records: readonly JournalRecord[]): Map<string, LastDrill> {
+  const out = new Map<string, LastDrill>();
   for (const r of records) {
     if (!isEvidenceDrill(r) || r.dataset === null) continue;
     const at = new Date(r.started_at);
-    if (!(out.get(r.dataset)! >= at)) out.set(r.dataset, at);
+    const prev = out.get(r.dataset);
+    if (prev === undefined || prev.at <= at) out.set(r.dataset, { at, failed: r.result === 'failed' });
   }
   return out;
 }
+
+/** How soon a failed drill is tried again, at most: a day (or `drill.every` when shorter). */
+export const drillRetryMs = 24 * 60 * 60 * 1000;
 
 function isLevel(l: string | null): l is BackupLevel {
   return l !== null && (backupLevels as readonly string[]).includes(l);
@@ -300,7 +314,8 @@ export function makePlan(
   const drills: DrillPlan[] = [];
   for (const [name, d] of Object.entries(policy.datasets)) {
     if (d.drill === undefined) continue;
-    const last = drillHistory.get(name);
+    const lastDrill = drillHistory.get(name);
+    const last = lastDrill?.at;
     const base = { dataset: name, tier: d.tier, lastRun: last };
     if (last === undefined) {
       // The first drill waits for something to restore; the daemon plans again after each backup.
@@ -310,6 +325,18 @@ export function makePlan(
         due: good,
         reason: good ? 'never drilled' : 'no good backup to drill yet',
         next: null,
+      });
+      continue;
+    }
+    if (lastDrill?.failed && durationMs(d.drill.every) > drillRetryMs) {
+      // A failed drill is tried again a day later rather than a whole cadence on.
+      const at = new Date(last.getTime() + drillRetryMs);
+      const due = at <= now;
+      drills.push({
+        ...base,
+        due,
+        reason: due ? `the last drill failed, ${last.toISOString()}: retried after 1d` : 'not due',
+        next: due ? new Date(now.getTime() + drillRetryMs) : at,
       });
       continue;
     }

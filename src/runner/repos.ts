@@ -19,6 +19,9 @@ export interface RepoAccess {
   env: NodeJS.ProcessEnv;
   /** `false` turns the metadata cache off; default: arca's cache directory. */
   cacheDir?: string | false;
+  /** Bandwidth limits in KiB/s (`--limit-upload`, `--limit-download`), for every repository. */
+  limitUploadKiBs?: number;
+  limitDownloadKiBs?: number;
   /** Told about each retry of a remote operation. */
   onRetry?: (line: string) => void;
   /** Told about trouble that does not fail the work (a lock that could not be removed). */
@@ -52,6 +55,8 @@ export async function openPolicyRepository(
     extended,
     env,
     cacheDir: access.cacheDir,
+    limitUploadKiBs: access.limitUploadKiBs,
+    limitDownloadKiBs: access.limitDownloadKiBs,
     onRetry: (op, attempt, err, delayMs) =>
       access.onRetry?.(
         `${what}: ${op}: ${err.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`,
