@@ -38,7 +38,7 @@ export function registerDrill(program: Command): void {
     .option('--dataset <name>', 'the dataset to drill (default: the one drilled least recently)')
     .option(
       '--repo <name>',
-      "restore from this repository of the policy (default: the dataset's copies in turn)",
+      'restore from this repository of the policy (default: the copy drilled least recently)',
     )
     .option('--snapshot <id>', 'restore this snapshot (default: the newest of the dataset)')
     .option('--random', 'restore a random snapshot among those kept (seeded)')
