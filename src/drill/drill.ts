@@ -40,7 +40,14 @@ import {
 import { restoreTiming, round } from './measure.js';
 import type { DrillDetails, DrillStage } from './record.js';
 import { drillSchemaName, isDrillRecord } from './record.js';
-import { checkSandbox, createSandbox, protectedPaths, removeSandbox } from './sandbox.js';
+import {
+  checkSandbox,
+  createSandbox,
+  keepSandbox,
+  protectedPaths,
+  removeSandbox,
+  sweepSandboxes,
+} from './sandbox.js';
 import {
   copyDrillTimes,
   newSeed,
@@ -253,6 +260,14 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
             seed,
           )
         : undefined;
+      // Sandboxes of drills that were killed before they could remove them go first.
+      for (const left of sweepSandboxes(base)) {
+        ctx.report({
+          type: 'warning',
+          dataset,
+          text: `${dataset}: drill: removed the sandbox ${left}, which a stopped drill had left`,
+        });
+      }
       sandbox = createSandbox(base, protect);
       details.target.path = sandbox;
       const restoreStarted = ctx.now();
@@ -338,8 +353,10 @@ export async function runDrill(ctx: RunnerContext, req: DrillRequest): Promise<D
   } finally {
     dropCleanUp();
     if (sandbox !== undefined) {
-      if (req.keepSandbox) details.cleanup = { removed_at: null, kept: true };
-      else {
+      if (req.keepSandbox) {
+        keepSandbox(sandbox);
+        details.cleanup = { removed_at: null, kept: true };
+      } else {
         try {
           removeSandbox(sandbox);
           details.cleanup = { removed_at: ctx.now().toISOString() };

@@ -1,10 +1,26 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../../test/support/tmp.js';
 import type { Policy } from '../policy/schema.js';
-import { checkSandbox, createSandbox, protectedPaths, removeSandbox } from './sandbox.js';
+import {
+  checkSandbox,
+  createSandbox,
+  keepSandbox,
+  protectedPaths,
+  removeSandbox,
+  sweepSandboxes,
+} from './sandbox.js';
 
 function policy(root: string): Policy {
   return {
@@ -61,4 +77,32 @@ test('a sandbox is private and removed with everything in it, read-only director
   chmodSync(path.join(dir, 'ro'), 0o500);
   removeSandbox(dir);
   assert.equal(existsSync(dir), false);
+});
+
+test('the next drill removes sandboxes whose drill is gone, and leaves live and kept ones', async (t) => {
+  const base = await tempDir(t, 'sandbox-sweep');
+  const mine = createSandbox(base, []);
+  const [, boot] = readFileSync(`${mine}.owner`, 'utf8').trim().split(' ');
+  // A drill killed earlier: its process has ended.
+  const dead = createSandbox(base, []);
+  mkdirSync(path.join(dead, 'srv', 'data'), { recursive: true });
+  writeFileSync(path.join(dead, 'srv', 'data', 'secret.txt'), 'restored data');
+  const child = spawn('true');
+  await new Promise((resolve) => child.once('exit', resolve));
+  writeFileSync(`${dead}.owner`, `${child.pid} ${boot}\n`);
+  // One from before the last reboot.
+  const rebooted = createSandbox(base, []);
+  writeFileSync(`${rebooted}.owner`, `${process.pid} another-boot\n`);
+  // One kept on purpose for inspection.
+  const kept = createSandbox(base, []);
+  keepSandbox(kept);
+  assert.deepEqual(sweepSandboxes(base).sort(), [dead, rebooted].sort());
+  assert.equal(existsSync(dead), false);
+  assert.equal(existsSync(`${dead}.owner`), false);
+  assert.equal(existsSync(rebooted), false);
+  assert.equal(existsSync(mine), true, 'a live drill keeps its sandbox');
+  assert.equal(existsSync(kept), true, 'a kept sandbox is the user’s');
+  removeSandbox(mine);
+  assert.equal(existsSync(`${mine}.owner`), false);
+  assert.deepEqual(sweepSandboxes(path.join(base, 'missing')), []);
 });

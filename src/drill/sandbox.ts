@@ -4,12 +4,28 @@
  * that is, contains or lies inside a dataset's source path, a local repository, or arca's
  * journal and dump staging is refused before anything is written. Paths are compared after
  * resolving symbolic links, so a link cannot smuggle the sandbox into a source.
+ *
+ * Each sandbox has an owner file beside it (`arca-drill-XXXX.owner`: process and boot ID). A
+ * drill that was killed (SIGKILL, a crash, a reboot) cannot remove its sandbox, which may
+ * hold a restored copy of classified data: the next drill removes every sandbox whose owner
+ * is gone ({@link sweepSandboxes}). A sandbox kept on purpose (`--keep-sandbox`) loses its
+ * owner file and is the user's to remove.
  */
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { locationKind } from '../backend/location.js';
 import { ArcaError, isErrno } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
+import { ownerGone, ownerStamp } from '../runner/dataset_lock.js';
 
 /** A path a sandbox must keep away from, and what it is (for the message). */
 export interface ProtectedPath {
@@ -97,6 +113,7 @@ export function createSandbox(base: string, protect: readonly ProtectedPath[]): 
   chmodSync(dir, 0o700);
   try {
     checkSandbox(dir, protect);
+    writeFileSync(ownerFile(dir), `${ownerStamp()}\n`, { mode: 0o600 });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -108,6 +125,39 @@ export function createSandbox(base: string, protect: readonly ProtectedPath[]): 
 export function removeSandbox(dir: string): void {
   makeWritable(Buffer.from(dir));
   rmSync(dir, { recursive: true, force: true });
+  rmSync(ownerFile(dir), { force: true });
+}
+
+/** Hands a sandbox kept with `--keep-sandbox` over to the user: no later drill removes it. */
+export function keepSandbox(dir: string): void {
+  rmSync(ownerFile(dir), { force: true });
+}
+
+/** Removes the sandboxes under `base` whose drill is gone (killed, crashed, before a reboot); returns them. */
+export function sweepSandboxes(base: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith('arca-drill-') || !name.endsWith(ownerSuffix)) continue;
+    const owner = path.join(base, name);
+    if (!ownerGone(owner)) continue;
+    const dir = owner.slice(0, -ownerSuffix.length);
+    removeSandbox(dir);
+    removed.push(dir);
+  }
+  return removed;
+}
+
+const ownerSuffix = '.owner';
+
+function ownerFile(dir: string): string {
+  return `${dir}${ownerSuffix}`;
 }
 
 function makeWritable(dir: Buffer): void {

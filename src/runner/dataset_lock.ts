@@ -22,7 +22,7 @@ export function lockDataset(stateDir: string, dataset: string): DatasetLock {
   const file = path.join(dir, `${dataset}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, `${process.pid} ${bootId()}\n`, { flag: 'wx', mode: 0o600 });
+      writeFileSync(file, `${ownerStamp()}\n`, { flag: 'wx', mode: 0o600 });
       return { release: () => rmSync(file, { force: true }) };
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
@@ -37,6 +37,21 @@ export function lockDataset(stateDir: string, dataset: string): DatasetLock {
     rmSync(file, { force: true });
   }
   throw new ArcaError('locked', `cannot take the lock of dataset ${dataset} (${file})`);
+}
+
+/** `pid boot-id`: what a lock or an owner file says about the process holding it. */
+export function ownerStamp(): string {
+  return `${process.pid} ${bootId()}`;
+}
+
+/**
+ * True when the owner file `file` names a process that is gone: it ended, or it ran before
+ * the last reboot. A file that cannot be read counts as gone.
+ */
+export function ownerGone(file: string): boolean {
+  const { pid, boot } = readLock(file);
+  if (pid === undefined) return true;
+  return boot !== bootId() || (pid !== process.pid && !isAlive(pid));
 }
 
 function readLock(file: string): { pid?: number; boot?: string } {
