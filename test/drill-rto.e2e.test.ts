@@ -11,10 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
-import type { JournalRecord } from '../src/journal/record.js';
 import { arca, arcaOk } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
+import { readJournal } from './support/journal.js';
 import { writePasswordFile } from './support/restic.js';
 import { tempDir } from './support/tmp.js';
 
@@ -73,16 +72,9 @@ datasets:
   await arcaOk(['run'], opts);
   const slow = await arca(['--limit-download', '4096', 'drill', '--dataset', 'files', '--full'], opts);
   assert.equal(slow.code, 3, slow.out + slow.err);
-  const db = new Database(journal, { readonly: true });
-  let record: JournalRecord;
-  try {
-    const row = db
-      .prepare("SELECT * FROM records WHERE operation = 'drill' ORDER BY seq DESC LIMIT 1")
-      .get() as Record<string, unknown>;
-    record = { ...(row as unknown as JournalRecord), details: JSON.parse(String(row.details)) };
-  } finally {
-    db.close();
-  }
+  const record = readJournal(journal)
+    .filter((r) => r.operation === 'drill')
+    .at(-1)!;
   const m = record.details.measurements as Record<string, unknown>;
   assert.equal(record.result, 'partial');
   assert.equal(m.restore_time_kind, 'measured');

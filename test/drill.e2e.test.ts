@@ -18,9 +18,9 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { DrillDetails } from '../src/drill/record.js';
 import { sampleFiles } from '../src/drill/select.js';
-import type { JournalRecord } from '../src/journal/record.js';
 import { arca, arcaOk, projectRoot } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
+import { readJournal } from './support/journal.js';
 import { restic, writePasswordFile } from './support/restic.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
 import { skipUnless } from './support/tools.js';
@@ -28,18 +28,6 @@ import { skipUnless } from './support/tools.js';
 const password = 'drill test password';
 const today = new Date().toISOString().slice(0, 10);
 const nextYear = `${Number(today.slice(0, 4)) + 1}${today.slice(4, 8)}01`;
-
-function readJournal(file: string): JournalRecord[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT * FROM records ORDER BY seq').all() as Record<string, unknown>[]).map((r) => ({
-      ...(r as unknown as JournalRecord),
-      details: JSON.parse(String(r.details)) as JournalRecord['details'],
-    }));
-  } finally {
-    db.close();
-  }
-}
 
 type Details = DrillDetails;
 

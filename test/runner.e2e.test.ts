@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import type { JournalRecord } from '../src/journal/record.js';
 import { arca, arcaOk, projectRoot } from './support/arca.js';
 import { useCheapKey } from './support/cheap-key.js';
-import { tamper } from './support/journal.js';
+import { readJournal, tamper } from './support/journal.js';
 import { type RemoteTarget, s3Target } from './support/remote-target.js';
 import { restic, resticCheck, resticSnapshotsJson, writePasswordFile } from './support/restic.js';
 import { makeTempDir, removeTree } from './support/tmp.js';
@@ -59,18 +59,6 @@ async function webhookServer(): Promise<Hook> {
         server.close(() => resolve());
       }),
   };
-}
-
-function readJournal(file: string): JournalRecord[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT * FROM records ORDER BY seq').all() as Record<string, unknown>[]).map((r) => ({
-      ...(r as unknown as JournalRecord),
-      details: JSON.parse(String(r.details)) as JournalRecord['details'],
-    }));
-  } finally {
-    db.close();
-  }
 }
 
 const today = new Date().toISOString().slice(0, 10);
