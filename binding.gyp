@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "arca_native",
-      "sources": ["native/arca_native.c"],
+      "sources": ["native/arca_native.c", "native/rabin.c"],
+      "cflags": ["-O3"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

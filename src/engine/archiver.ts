@@ -17,6 +17,7 @@ import { displayName, encodeTree, type Node } from '../repo/tree.js';
 import { Accounts } from './accounts.js';
 import { chunkFile, chunkMinSize } from './chunker.js';
 import { nodeFromStat } from './fs_node.js';
+import { SlabPool } from './slabs.js';
 import type { SmallFileReader } from './small_file.js';
 
 /** Counters restic reports for a backup. */
@@ -68,6 +69,18 @@ export interface ArchiveResult {
   problems: ArchiveProblem[];
 }
 
+/** Chunks hashed on threads at once by one backup (each holds its slab, up to 8 MiB). */
+const hashesInFlight = 8;
+
+/**
+ * A promise awaited only later (when a file's chunks are all sent): marks its rejection as
+ * handled meanwhile, so Node does not report it as unhandled; the later await still sees it.
+ */
+function _settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 const cacheTagSignature = 'Signature: 8a477f597d28d172789f06886806bc55';
 
 interface Target {
@@ -109,6 +122,11 @@ export class Archiver {
   private readonly unhashed = { seen: 0, known: 0 };
   private readonly pol: bigint;
   private readonly current = new Set<string>();
+  /** Read buffers shared with the encoding threads. */
+  private readonly slabs = new SlabPool();
+  /** Chunks being hashed on a thread by {@link sendHashed}, and who waits for one to finish. */
+  private hashing = 0;
+  private hashWaiters: (() => void)[] = [];
   private bytesDone = 0;
 
   constructor(
@@ -355,19 +373,20 @@ export class Archiver {
       }
       const content: (Id | Promise<Id>)[] = [];
       let size = 0;
-      const hashElsewhere = prev === undefined && this.saver.encodesOffThread && this.newDataLikely();
-      for await (const chunk of chunkFile(fh, this.pol)) {
+      // With encoding threads, files are read into shared slabs: the threads hash and encode
+      // chunks where they were read, and this thread only reads and cuts.
+      const slabs = this.saver.encodesOffThread ? this.slabs : undefined;
+      const hashElsewhere = prev === undefined && slabs !== undefined && this.newDataLikely();
+      for await (const chunk of chunkFile(fh, this.pol, { slabs })) {
         size += chunk.length;
-        if (hashElsewhere) {
+        if (slabs && hashElsewhere) {
           // A file the parent does not have is most likely new data: its chunks go to the
-          // encoding threads unhashed, which hash them there, so this thread only chunks.
-          const { id } = await this.saver.saveUnhashed('data', new Uint8Array(chunk));
-          content.push(
-            id.then((r) => {
-              this.noteUnhashed(r.stored);
-              return r.id;
-            }),
-          );
+          // encoding threads unhashed, which hash them there and drop the known ones.
+          content.push((await this.sendUnhashed(slabs, chunk)).id);
+        } else if (slabs) {
+          // Most likely known data (a changed file mostly keeps its chunks): hashed on a thread,
+          // encoded only if new.
+          content.push((await this.sendHashed(slabs, chunk)).id);
         } else {
           const id = hashId(chunk);
           content.push(id);
@@ -392,6 +411,59 @@ export class Archiver {
       this.current.delete(label);
       await fh?.close();
     }
+  }
+
+  /** Sends a chunk to be hashed and encoded on a thread; resolves, once there is room, to the promise of its ID. */
+  private async sendUnhashed(slabs: SlabPool, chunk: Buffer): Promise<{ id: Promise<Id> }> {
+    slabs.retain(chunk);
+    let sent: { id: Promise<{ id: Id; stored: boolean }> };
+    try {
+      sent = await this.saver.saveUnhashed('data', chunk);
+    } catch (err) {
+      slabs.release(chunk);
+      throw err;
+    }
+    return {
+      id: _settledLater(
+        sent.id.then(
+          (r) => {
+            slabs.release(chunk);
+            this.noteUnhashed(r.stored);
+            return r.id;
+          },
+          (err: unknown) => {
+            slabs.release(chunk);
+            throw err;
+          },
+        ),
+      ),
+    };
+  }
+
+  /** Sends a chunk to be hashed on a thread, then saved if new; resolves, once there is room, to the promise of its ID. */
+  private async sendHashed(slabs: SlabPool, chunk: Buffer): Promise<{ id: Promise<Id> }> {
+    while (this.hashing >= hashesInFlight) await new Promise<void>((r) => this.hashWaiters.push(r));
+    this.hashing++;
+    slabs.retain(chunk);
+    const release = () => slabs.release(chunk);
+    const id = this.saver.hash(chunk).finally(() => {
+      this.hashing--;
+      for (const w of this.hashWaiters.splice(0)) w();
+    });
+    return {
+      id: _settledLater(
+        id.then(
+          async (id) => {
+            await this.saver.save('data', id, chunk, release);
+            return id;
+          },
+          (err: unknown) => {
+            release();
+            throw err;
+          },
+        ),
+      ),
+    };
   }
 
   /**

@@ -1,6 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ArcaError } from '../errors.js';
+import { rabinScan } from '../fs/native.js';
 import { degree, formatPolynomial, mod } from '../repo/polynomial.js';
+import type { SlabPool } from './slabs.js';
 
 /**
  * restic's content-defined chunker (`restic/chunker` with the defaults restic uses):
@@ -8,15 +10,15 @@ import { degree, formatPolynomial, mod } from '../repo/polynomial.js';
  * chunks between 512 KiB and 8 MiB. Boundaries must be bit-exact, or nothing deduplicates
  * against data restic wrote.
  *
- * The fingerprint has up to 53 bits, and shifting it left by 8 needs 61, so the hot loop keeps it
- * as two int32 halves `hi:lo` (hi < 2^21). Everything stays int32 (`|`, `^`, `<<`): a `>>> 0`
- * would turn values into heap numbers and run 2-3x slower.
+ * The hot loop (`rabinScan`, native/rabin.c) runs in the C addon: one fingerprint step is a chain
+ * of dependent operations, and C can scan several neighbouring blocks at once where JavaScript
+ * cannot keep the 64-bit state in registers. This file keeps the streaming logic around it.
  *
  * restic starts every chunk with the byte 1 slid into an all-zero window and does not hash the
  * first MinSize - 64 bytes. The fingerprint is linear over GF(2) and the window slides that 1
  * out exactly at the first position where a cut is allowed, so from there on restic's digest is
- * the plain fingerprint of the last 64 bytes. Starting from 0 with an all-zero window therefore
- * gives the same value at every position where it is looked at.
+ * the plain fingerprint of the last 64 bytes, which is what the scan computes at every position
+ * where it looks.
  */
 
 /** Smallest chunk restic cuts (only the last chunk of a file may be shorter). */
@@ -32,65 +34,43 @@ const defaultReadSize = 4 * 1024 * 1024;
 /** Where an input of unknown length starts; the buffer doubles from here up to its full size. */
 const initialStreamBuffer = 64 * 1024;
 
+/** A polynomial's tables as the native scan takes them: out[256] then mod[256], and the shift. */
 interface _Tables {
-  /** out[b] = b·x^(8·63) mod pol: XOR it in to slide byte b out of the window. */
-  outHi: Int32Array;
-  outLo: Int32Array;
-  /** mod[t] = (t·x^k mod pol) | t·x^k: one XOR reduces the 8 bits above the degree k. */
-  modHi: Int32Array;
-  modLo: Int32Array;
-  /** digest >> (k - 8), the table index, taken from hi alone. */
+  /** out[b] = b·x^(8·63) mod pol (XOR it in to slide byte b out of the window), then
+   * mod[t] = (t·x^k mod pol) | t·x^k (one XOR reduces the 8 bits above the degree k). */
+  tables: BigUint64Array;
+  /** k - 8: digest >> shift is the index into mod. */
   shift: number;
 }
 
 const _tableCache = new Map<bigint, _Tables>();
 
-// The hot loop reads the tables of the polynomial in use from these module constants, not from the
-// instance: V8 then compiles their addresses and lengths into the loop and drops the bounds checks
-// on out[o], which made the loop ~1.6x faster (measured 260 vs 450 MB/s). A chunker copies its
-// tables in (4 KiB) when another polynomial was used last.
-const _outHi = new Int32Array(256);
-const _outLo = new Int32Array(256);
-const _modHi = new Int32Array(256);
-const _modLo = new Int32Array(256);
-let _shift = 0;
-let _loaded: _Tables | undefined;
-
-function _load(t: _Tables): void {
-  _outHi.set(t.outHi);
-  _outLo.set(t.outLo);
-  _modHi.set(t.modHi);
-  _modLo.set(t.modLo);
-  _shift = t.shift;
-  _loaded = t;
-}
-
 function _tables(pol: bigint): _Tables {
   const cached = _tableCache.get(pol);
   if (cached) return cached;
   const k = degree(pol);
-  // The index digest >> (k - 8) must come from hi alone; restic itself refuses degrees above 53.
+  // The digest shifted left by 8 must fit in 64 bits; restic itself refuses degrees above 53.
   if (k < 40 || k > 53) {
     throw new ArcaError(
       'unsupported',
       `chunker polynomial ${formatPolynomial(pol)} has degree ${k}, not 40..53`,
     );
   }
-  const t: _Tables = {
-    outHi: new Int32Array(256),
-    outLo: new Int32Array(256),
-    modHi: new Int32Array(256),
-    modLo: new Int32Array(256),
-    shift: k - 8 - 32,
-  };
-  for (let b = 0; b < 256; b++) {
-    const out = mod(BigInt(b) << BigInt(8 * (windowSize - 1)), pol);
+  const t: _Tables = { tables: new BigUint64Array(512), shift: k - 8 };
+  // Both tables are linear in b (reduction mod pol distributes over XOR), so eight BigInt
+  // reductions per table, one per bit, give all 256 entries: BigInt division 512 times cost
+  // ~0.1 s at the start of every backup.
+  for (let bit = 0; bit < 8; bit++) {
+    const b = 1 << bit;
     const top = BigInt(b) << BigInt(k);
-    const red = mod(top, pol) | top;
-    t.outHi[b] = Number(out >> 32n);
-    t.outLo[b] = Number(out & 0xffffffffn);
-    t.modHi[b] = Number(red >> 32n);
-    t.modLo[b] = Number(red & 0xffffffffn);
+    t.tables[b] = mod(BigInt(b) << BigInt(8 * (windowSize - 1)), pol);
+    t.tables[256 + b] = mod(top, pol) | top;
+  }
+  for (let b = 3; b < 256; b++) {
+    const low = b & -b;
+    if (low === b) continue;
+    t.tables[b] = t.tables[low]! ^ t.tables[b ^ low]!;
+    t.tables[256 + b] = t.tables[256 + low]! ^ t.tables[256 + (b ^ low)]!;
   }
   _tableCache.set(pol, t);
   return t;
@@ -107,14 +87,12 @@ function _tables(pol: bigint): _Tables {
  */
 export class Chunker {
   readonly #t: _Tables;
-  #hi = 0;
-  #lo = 0;
   /** Bytes of the current chunk consumed so far. */
   #count = 0;
   /** [0, 64): the last 64 input bytes before the current piece; [64, 128): its first 64 bytes. */
   readonly #window = Buffer.alloc(2 * windowSize);
-  #cutHi = 0;
-  #cutLo = 0;
+  /** Where the native scan leaves the fingerprint of a cut. */
+  readonly #cut = new BigUint64Array(1);
 
   /** A chunker for `pol` (the repository's `chunker_polynomial`); tables are cached per polynomial. */
   constructor(pol: bigint) {
@@ -124,13 +102,11 @@ export class Chunker {
   /** Forgets the current chunk: the next byte fed starts a new one (as at the start of every file). */
   reset(): void {
     this.#count = 0;
-    this.#hi = 0;
-    this.#lo = 0;
   }
 
   /** Fingerprint of the window at the most recent cut, as restic's `Chunk.Cut`. */
   get cutFingerprint(): bigint {
-    return (BigInt(this.#cutHi) << 32n) | BigInt(this.#cutLo >>> 0);
+    return this.#cut[0]!;
   }
 
   /**
@@ -139,7 +115,6 @@ export class Chunker {
    * again from the returned index with the rest of the piece.
    */
   next(buf: Uint8Array, start = 0, end: number = buf.length): number {
-    if (_loaded !== this.#t) _load(this.#t);
     let i = start;
     let windowStart = start;
     if (this.#count < hashFrom) {
@@ -171,8 +146,6 @@ export class Chunker {
 
     if (cut < 0 && this.#count + (stop - i) === chunkMaxSize) cut = stop;
     if (cut >= 0) {
-      this.#cutHi = this.#hi;
-      this.#cutLo = this.#lo;
       this.reset();
       return cut;
     }
@@ -190,32 +163,11 @@ export class Chunker {
   }
 
   /**
-   * The hot loop: hashes buf[from, to), each byte sliding out buf[i - 64]. Returns the index after
-   * the first position >= `eligible` whose fingerprint matches the split mask, or -1.
+   * Hashes buf[from, to), each byte sliding out buf[i - 64]. Returns the index after the first
+   * position >= `eligible` whose fingerprint matches the split mask, or -1.
    */
   #scan(buf: Uint8Array, from: number, to: number, eligible: number): number {
-    const shift = _shift;
-    let hi = this.#hi;
-    let lo = this.#lo;
-    for (let i = from; i < to; i++) {
-      const o = buf[i - windowSize]!;
-      hi ^= _outHi[o]!;
-      lo ^= _outLo[o]!;
-      const idx = hi >> shift;
-      hi = (hi << 8) | (lo >>> 24);
-      lo = (lo << 8) | buf[i]!;
-      hi ^= _modHi[idx]!;
-      lo ^= _modLo[idx]!;
-      // splitmask (1 << 20) - 1: restic aims at 2^20 bytes past the minimum on average.
-      if ((lo & 0xfffff) === 0 && i >= eligible) {
-        this.#hi = hi;
-        this.#lo = lo;
-        return i + 1;
-      }
-    }
-    this.#hi = hi;
-    this.#lo = lo;
-    return -1;
+    return rabinScan(buf, from, to, eligible, this.#t.tables, this.#t.shift, this.#cut);
   }
 }
 
@@ -226,6 +178,13 @@ export type ChunkSource = FileHandle | AsyncIterable<Uint8Array>;
 export interface ChunkFileOptions {
   /** Bytes asked for per read (default 4 MiB); the buffer grows to at most chunkMaxSize + readSize. */
   readSize?: number;
+  /**
+   * Read into slabs of this pool (shared memory a worker thread can read without a copy).
+   * Then a buffer is never reused in place: when it is full the unfinished chunk moves to a new
+   * slab and the generator drops its reference to the old one, so a chunk stays valid for as
+   * long as the caller holds a reference ({@link SlabPool.retain}) to its slab.
+   */
+  slabs?: SlabPool;
 }
 
 interface _Reader {
@@ -281,6 +240,7 @@ function _streamReader(source: AsyncIterable<Uint8Array>): _Reader {
  * Ownership: a yielded Buffer is a view into the generator's own buffer and is valid only until
  * the next chunk is requested; hash, compress or encrypt it before that, or copy it (e.g.
  * `new Uint8Array(chunk)`, which also gives it an ArrayBuffer of its own to transfer to a worker).
+ * With `options.slabs` it stays valid while the caller holds a reference to its slab.
  * Memory is bounded by one buffer of at most chunkMaxSize + readSize bytes; a chunk is never
  * copied except that, when the buffer is full, the unfinished chunk moves to its front. The next
  * read is already in flight while the caller works on a chunk.
@@ -315,7 +275,10 @@ export async function* chunkFile(
     reader = _streamReader(source);
     size = initialStreamBuffer;
   }
-  let buf = Buffer.allocUnsafeSlow(size);
+  const slabs = options.slabs;
+  const allocate = (n: number): Buffer =>
+    slabs ? slabs.acquire(n).buf.subarray(0, n) : Buffer.allocUnsafeSlow(n);
+  let buf = allocate(size);
   let begin = 0;
   let fill = 0;
   const readNext = () => {
@@ -333,10 +296,11 @@ export async function* chunkFile(
         if (fill === buf.length) {
           // The unfinished chunk is shorter than chunkMaxSize, so at full size moving it to the
           // front frees at least readSize bytes; below full size the buffer doubles instead.
-          if (buf.length < fullSize) {
-            const bigger = Buffer.allocUnsafeSlow(Math.min(fullSize, 2 * buf.length));
-            buf.copy(bigger, 0, begin, fill);
-            buf = bigger;
+          if (buf.length < fullSize || slabs) {
+            const next = allocate(Math.min(fullSize, 2 * buf.length));
+            buf.copy(next, 0, begin, fill);
+            slabs?.release(buf);
+            buf = next;
           } else {
             buf.copyWithin(0, begin, fill);
           }
@@ -361,6 +325,7 @@ export async function* chunkFile(
   } finally {
     // When the caller stops early, let the read-ahead finish: the caller may close the file next.
     await reading?.catch(() => {});
+    slabs?.release(buf);
     await reader.close();
   }
 }

@@ -6,6 +6,7 @@ import {
   type CodecTask,
   type EncodedBlob,
   encodeBlob,
+  forThread,
   isCompressed,
   modeCodes,
   ownBuffer,
@@ -184,10 +185,10 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   return {
     offThread: true,
     encodeHashed(plain, mode) {
-      const owned = ownBuffer(plain);
-      const length = owned.byteLength;
+      const { view, transfer } = forThread(plain);
+      const length = view.byteLength;
       return pool()
-        .run({ plain: owned, mode, hash: true }, { transferList: [owned.buffer as ArrayBuffer] })
+        .run({ plain: view, mode, hash: true }, { transferList: transfer })
         .then((res) => {
           const r = res as Uint8Array;
           const out = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
@@ -199,10 +200,10 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     },
     encode(plain, mode) {
       if (plain.byteLength >= aloneFrom) {
-        const owned = ownBuffer(plain);
-        const length = owned.byteLength;
+        const { view, transfer } = forThread(plain);
+        const length = view.byteLength;
         return pool()
-          .run({ plain: owned, mode }, { transferList: [owned.buffer as ArrayBuffer] })
+          .run({ plain: view, mode }, { transferList: transfer })
           .then((res) => {
             const sealed = res as Uint8Array;
             return {
@@ -214,6 +215,11 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       return new Promise<EncodedBlob>((resolve, reject) => {
         blobs.add({ plain, mode, resolve, reject }, plain.byteLength);
       });
+    },
+    async hash(plain) {
+      const { view, transfer } = forThread(plain);
+      const id = (await pool().run({ hashOnly: view }, { transferList: transfer })) as Uint8Array;
+      return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
     },
     async room(size) {
       while (

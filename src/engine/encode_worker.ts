@@ -47,6 +47,7 @@ export default function encode(
   task: CodecTask | FileTask | DecodeTask,
 ): Uint8Array | FileTaskResult | DecodeTaskResult {
   if ('raw' in task) return decodeRange(task);
+  if ('hashOnly' in task) return createHash('sha256').update(task.hashOnly).digest();
   if ('files' in task) {
     // The worker cannot see the index, so it encodes every file; the caller drops duplicates.
     return task.files.map((f) =>

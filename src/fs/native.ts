@@ -1,7 +1,7 @@
 /**
  * The Linux syscalls restore and backup need that Node's fs lacks or makes lossy: nanosecond
  * times (also on symlinks), mknod, extended attributes that never follow symlinks, and
- * SEEK_DATA/SEEK_HOLE. They live in the C addon `native/arca_native.c`, which `npm install`
+ * SEEK_DATA/SEEK_HOLE; and the chunker's hot loop. They live in the C addon `native/arca_native.c`, which `npm install`
  * builds with node-gyp. Calls are synchronous: each is one fast syscall.
  *
  * Failures throw errors shaped like Node's own fs errors (`code` "ENOENT", `errno` -2,
@@ -69,6 +69,25 @@ export function seekHole(fd: number, offset: number): number {
   return _addon().seekHole(fd, offset);
 }
 
+/**
+ * The chunker's hot loop (native/rabin.c): the index after the first position in buf[from, to),
+ * at or after `eligible`, whose Rabin fingerprint over the 64 bytes ending there has its low 20
+ * bits zero, or -1. `from` must be at least 64: the bytes before it are part of the window.
+ * `tables` is out[256] then mod[256] of the polynomial, `shift` its degree - 8; the
+ * fingerprint of a cut is left in `fingerprint[0]`.
+ */
+export function rabinScan(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  eligible: number,
+  tables: BigUint64Array,
+  shift: number,
+  fingerprint: BigUint64Array,
+): number {
+  return _addon().rabinScan(buf, from, to, eligible, tables, shift, fingerprint);
+}
+
 interface _Addon {
   utimensat(
     path: NativePath,
@@ -85,6 +104,15 @@ interface _Addon {
   lremovexattr(path: NativePath, name: string): void;
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
+  rabinScan(
+    buf: Uint8Array,
+    from: number,
+    to: number,
+    eligible: number,
+    tables: BigUint64Array,
+    shift: number,
+    fingerprint: BigUint64Array,
+  ): number;
 }
 
 const _NS_PER_SEC = 1_000_000_000n;

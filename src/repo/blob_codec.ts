@@ -23,6 +23,16 @@ export function isCompressed(mode: CompressionMode | 'none', length: number): bo
   return mode !== 'none' && mode !== 'off' && length > 0;
 }
 
+/**
+ * How to send `b` to a worker thread: a view of shared memory as it is (the worker sees the
+ * same bytes), anything else as a view that owns its whole ArrayBuffer, moved rather than copied.
+ */
+export function forThread(b: Uint8Array): { view: Uint8Array; transfer: ArrayBuffer[] } {
+  if (b.buffer instanceof SharedArrayBuffer) return { view: b, transfer: [] };
+  const view = ownBuffer(b);
+  return { view, transfer: [view.buffer as ArrayBuffer] };
+}
+
 /** A view that owns its whole ArrayBuffer, so it can be transferred to another thread (small Buffers share Node's pool, which cannot). */
 export function ownBuffer(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 &&
@@ -41,6 +51,7 @@ export const modeCodes: readonly (CompressionMode | 'none')[] = ['none', 'off', 
  */
 export type CodecTask =
   | { plain: Uint8Array; mode: CompressionMode | 'none'; hash?: boolean }
+  | { hashOnly: Uint8Array }
   | { batch: Uint8Array; count: number };
 
 /** A blob encoded by a thread that also computed its ID (the SHA-256 of the plaintext). */
@@ -57,6 +68,8 @@ export interface BlobEncoder {
   encode(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<EncodedBlob>;
   /** Computes the ID of `plain` and encodes it, in one trip to a thread. Same ownership rule. */
   encodeHashed(plain: Uint8Array, mode: CompressionMode | 'none'): Promise<HashedBlob>;
+  /** Computes the ID of `plain` (on another thread when encoding runs there). Same ownership rule. */
+  hash(plain: Uint8Array): Promise<Id>;
   /** Sends blobs waiting to be batched now; call before waiting for results. */
   flush(): void;
   close(): Promise<void>;
@@ -68,6 +81,7 @@ export function inlineEncoder(key: MasterKey): BlobEncoder {
     offThread: false,
     encode: async (plain, mode) => encodeBlob(key, plain, mode),
     encodeHashed: async (plain, mode) => ({ id: hashId(plain), blob: encodeBlob(key, plain, mode) }),
+    hash: async (plain) => hashId(plain),
     flush: () => {},
     close: async () => {},
   };

@@ -91,23 +91,37 @@ export class BlobSaver {
   /**
    * Queues a blob whose ID the caller computed. Returns whether it was new. `plain` must not
    * be modified afterwards (it may be handed to a worker thread). Waits only when too much
-   * work is already in flight.
+   * work is already in flight. `done` is called once nothing reads `plain` any more (at once
+   * when the blob is known or saving fails; else when it has been encoded).
    */
-  async save(type: BlobType, id: Id, plain: Uint8Array): Promise<boolean> {
-    this.throwIfFailed();
-    if (this.has(type, id)) return false;
-    this.queued.add(type + id);
-    // Read the length now: handing `plain` to a worker detaches its buffer.
-    const plainLength = plain.byteLength;
-    await this.makeRoom(plainLength);
-    this.track(
-      plainLength,
-      this.opts.encoder.encode(plain, this.compressionFor(type)).then(async (enc) => {
-        this.record(type, id, enc, plainLength);
-        if (this.packers[type].size >= this.packSize) await this.ship(type);
-      }),
-    );
-    return true;
+  async save(type: BlobType, id: Id, plain: Uint8Array, done?: () => void): Promise<boolean> {
+    let started = false;
+    try {
+      this.throwIfFailed();
+      if (this.has(type, id)) return false;
+      this.queued.add(type + id);
+      // Read the length now: handing `plain` to a worker detaches its buffer.
+      const plainLength = plain.byteLength;
+      await this.makeRoom(plainLength);
+      const encoding = this.opts.encoder.encode(plain, this.compressionFor(type));
+      started = true;
+      if (done) encoding.then(done, done);
+      this.track(
+        plainLength,
+        encoding.then(async (enc) => {
+          this.record(type, id, enc, plainLength);
+          if (this.packers[type].size >= this.packSize) await this.ship(type);
+        }),
+      );
+      return true;
+    } finally {
+      if (!started) done?.();
+    }
+  }
+
+  /** Computes the ID of `plain`, on an encoding thread when there is one. Same ownership rule as {@link save}. */
+  hash(plain: Uint8Array): Promise<Id> {
+    return this.opts.encoder.hash(plain);
   }
 
   /**
