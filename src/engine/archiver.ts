@@ -69,7 +69,7 @@ export interface ArchiveResult {
   problems: ArchiveProblem[];
 }
 
-/** Chunks hashed on threads at once by one backup (each holds its slab, up to 8 MiB). */
+/** Chunks hashed on threads or waiting for the saver at once (each holds its slab, up to 16 MiB). */
 const hashesInFlight = 8;
 
 /**
@@ -440,28 +440,32 @@ export class Archiver {
     };
   }
 
-  /** Sends a chunk to be hashed on a thread, then saved if new; resolves, once there is room, to the promise of its ID. */
+  /**
+   * Sends a chunk to be hashed on a thread, then saved if new; resolves, once there is room, to
+   * the promise of its ID. A chunk counts against {@link hashesInFlight} until the saver has
+   * taken it (it waits there while the encoders are busy), so reading never runs far ahead.
+   */
   private async sendHashed(slabs: SlabPool, chunk: Buffer): Promise<{ id: Promise<Id> }> {
     while (this.hashing >= hashesInFlight) await new Promise<void>((r) => this.hashWaiters.push(r));
     this.hashing++;
     slabs.retain(chunk);
     const release = () => slabs.release(chunk);
-    const id = this.saver.hash(chunk).finally(() => {
-      this.hashing--;
-      for (const w of this.hashWaiters.splice(0)) w();
-    });
+    const id = this.saver.hash(chunk).then(
+      async (id) => {
+        await this.saver.save('data', id, chunk, release);
+        return id;
+      },
+      (err: unknown) => {
+        release();
+        throw err;
+      },
+    );
     return {
       id: _settledLater(
-        id.then(
-          async (id) => {
-            await this.saver.save('data', id, chunk, release);
-            return id;
-          },
-          (err: unknown) => {
-            release();
-            throw err;
-          },
-        ),
+        id.finally(() => {
+          this.hashing--;
+          for (const w of this.hashWaiters.splice(0)) w();
+        }),
       ),
     };
   }
