@@ -1,7 +1,7 @@
 /*
  * The Linux syscalls restore and backup need that Node's fs module lacks or makes lossy:
  * nanosecond timestamps (also on symlinks), mknod, l*xattr and SEEK_DATA/SEEK_HOLE; and the
- * chunker's hot loop, which lives in rabin.c.
+ * chunker's hot loop (rabin.c) and AES for sealed blobs (cipher.c).
  * Every function is synchronous because each is one fast syscall; a thread-pool round
  * trip would cost more than the call itself.
  */
@@ -28,6 +28,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "cipher.h"
 #include "rabin.h"
 
 _Static_assert(sizeof(time_t) == 8, "time_t must be 64 bits");
@@ -451,6 +452,8 @@ NAPI_MODULE_INIT() {
       {"seekData", NULL, arca_seek_data, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seekHole", NULL, arca_seek_hole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rabinScan", NULL, arca_rabin_scan, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aesCtrInto", NULL, arca_aes_ctr_into, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"aes128Block", NULL, arca_aes128_block, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (!ok(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions))) return NULL;
   return exports;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -16,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
+  aes128Block,
+  aesCtrInto,
   lgetxattr,
   llistxattr,
   lremovexattr,
@@ -234,5 +237,40 @@ describe('seekData and seekHole', () => {
     } finally {
       closeSync(fd);
     }
+  });
+});
+
+describe('AES', () => {
+  test('aesCtrInto equals Node’s aes-256-ctr, into an offset and in place, across a counter wrap', () => {
+    const key = randomBytes(32);
+    for (const [iv, length] of [
+      [randomBytes(16), 0],
+      [randomBytes(16), 1],
+      [randomBytes(16), 100_003],
+      [Buffer.alloc(16, 0xff), 70],
+      [Buffer.concat([randomBytes(8), Buffer.alloc(8, 0xff)]), 4096],
+    ] as const) {
+      const input = randomBytes(length);
+      const c = createCipheriv('aes-256-ctr', key, iv);
+      const want = Buffer.concat([c.update(input), c.final()]);
+      const out = Buffer.alloc(length + 7);
+      aesCtrInto(key, iv, input, out, 7);
+      assert.deepEqual(out.subarray(7), want, `${length} bytes`);
+      const same = Buffer.from(input);
+      aesCtrInto(key, iv, same, same, 0);
+      assert.deepEqual(same, want);
+    }
+    assert.throws(() => aesCtrInto(key, randomBytes(16), Buffer.alloc(10), Buffer.alloc(10), 1), RangeError);
+    assert.throws(() => aesCtrInto(key.subarray(1), randomBytes(16), Buffer.alloc(1), Buffer.alloc(1), 0));
+  });
+
+  test('aes128Block equals Node’s aes-128-ecb of one block', () => {
+    const key = randomBytes(16);
+    const block = randomBytes(16);
+    const e = createCipheriv('aes-128-ecb', key, null);
+    e.setAutoPadding(false);
+    const out = Buffer.alloc(16);
+    aes128Block(key, block, out);
+    assert.deepEqual(out, e.update(block));
   });
 });

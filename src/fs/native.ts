@@ -1,7 +1,7 @@
 /**
  * The Linux syscalls restore and backup need that Node's fs lacks or makes lossy: nanosecond
  * times (also on symlinks), mknod, extended attributes that never follow symlinks, and
- * SEEK_DATA/SEEK_HOLE; and the chunker's hot loop. They live in the C addon `native/arca_native.c`, which `npm install`
+ * SEEK_DATA/SEEK_HOLE; the chunker's hot loop and AES for sealed blobs. They live in the C addon `native/arca_native.c`, which `npm install`
  * builds with node-gyp. Calls are synchronous: each is one fast syscall.
  *
  * Failures throw errors shaped like Node's own fs errors (`code` "ENOENT", `errno` -2,
@@ -88,6 +88,35 @@ export function rabinScan(
   return _addon().rabinScan(buf, from, to, eligible, tables, shift, fingerprint);
 }
 
+/**
+ * AES-256-CTR of `input` into `out` from `at` (native/cipher.c, OpenSSL with one context per
+ * thread); `out` may be `input` itself with `at` 0. The counter is the whole 16-byte IV, big-endian.
+ */
+export function aesCtrInto(
+  key: Uint8Array,
+  iv: Uint8Array,
+  input: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
+  _addon().aesCtrInto(key, iv, input, out, at);
+}
+
+/** One AES-128 block: `out[0, 16)` = AES-128(key, block). */
+export function aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array): void {
+  _addon().aes128Block(key, block, out);
+}
+
+/** True when the addon loads (for code that has a slower pure-Node fallback). */
+export function nativeAvailable(): boolean {
+  try {
+    _addon();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface _Addon {
   utimensat(
     path: NativePath,
@@ -104,6 +133,8 @@ interface _Addon {
   lremovexattr(path: NativePath, name: string): void;
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
+  aesCtrInto(key: Uint8Array, iv: Uint8Array, input: Uint8Array, out: Uint8Array, at: number): void;
+  aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array): void;
   rabinScan(
     buf: Uint8Array,
     from: number,

@@ -1,10 +1,11 @@
-import { Compressor, decompress as zstdDecompress } from 'zstd-napi';
+import { Compressor, Decompressor } from 'zstd-napi';
 import { ArcaError } from '../errors.js';
 
 /** Compression levels, named as restic's `--compression` names them. */
 export type CompressionMode = 'auto' | 'off' | 'max';
 
 let compressors: Partial<Record<CompressionMode, Compressor>> = {};
+let decompressor: Decompressor | undefined;
 
 /** zstd-compresses `data` as one frame (restic: level 3 for `auto`, 19 for `max`). */
 export function compress(data: Uint8Array, mode: CompressionMode = 'auto'): Buffer {
@@ -29,7 +30,10 @@ export function compress(data: Uint8Array, mode: CompressionMode = 'auto'): Buff
 export function decompress(data: Uint8Array, what: string, expectedSize?: number): Buffer {
   let out: Buffer;
   try {
-    out = zstdDecompress(data);
+    // One context per thread, reused: zstd-napi's decompress() resets its parameters on every call,
+    // which cost more than decompressing a small blob.
+    decompressor ??= new Decompressor();
+    out = decompressor.decompress(data);
   } catch (err) {
     throw new ArcaError('corrupt', `${what}: zstd decompression failed (${(err as Error).message})`, {
       cause: err,

@@ -1,6 +1,7 @@
 import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import sodium from 'sodium-native';
 import { ArcaError } from '../errors.js';
+import { aes128Block, aesCtrInto, nativeAvailable } from '../fs/native.js';
 
 /**
  * restic's authenticated encryption: AES-256-CTR, then Poly1305-AES over the ciphertext.
@@ -95,7 +96,20 @@ export function verifies(key: MasterKey, sealed: Uint8Array): boolean {
   return timingSafeEqual(want, sealed.subarray(sealed.length - macSize));
 }
 
+// The addon's AES (native/cipher.c) skips Node's per-call cipher object and the copy out of it:
+// for a repository of small blobs that overhead cost more than the encryption. Without the addon
+// (not built), Node's own ciphers do the same work.
+let _native: boolean | undefined;
+function useNative(): boolean {
+  _native ??= nativeAvailable();
+  return _native;
+}
+
 function ctrInto(aesKey: Buffer, iv: Uint8Array, input: Uint8Array, out: Buffer, at: number): void {
+  if (useNative()) {
+    aesCtrInto(aesKey, iv, input, out, at);
+    return;
+  }
   const c = createCipheriv('aes-256-ctr', aesKey, iv);
   for (let i = 0; i < input.length; i += ctrSlice) {
     const part = c.update(input.subarray(i, Math.min(i + ctrSlice, input.length)));
@@ -105,12 +119,14 @@ function ctrInto(aesKey: Buffer, iv: Uint8Array, input: Uint8Array, out: Buffer,
 }
 
 function poly1305Into(key: MasterKey, iv: Uint8Array, msg: Uint8Array, out: Buffer): void {
-  const e = createCipheriv('aes-128-ecb', key.macK, null);
-  e.setAutoPadding(false);
-  const s = e.update(iv);
   const pk = Buffer.allocUnsafe(32);
   key.macR.copy(pk, 0);
-  s.copy(pk, 16);
+  if (useNative()) aes128Block(key.macK, iv, pk.subarray(16));
+  else {
+    const e = createCipheriv('aes-128-ecb', key.macK, null);
+    e.setAutoPadding(false);
+    e.update(iv).copy(pk, 16);
+  }
   // libsodium clamps r itself, so keys written unclamped by restic ≥ 0.17 work too.
   sodium.crypto_onetimeauth(out, msg, pk);
 }
