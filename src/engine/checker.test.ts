@@ -206,6 +206,30 @@ describe('checkRepository on repositories restic wrote', { skip: haveRestic ? fa
     assert.equal(pooled.ok, false);
   });
 
+  test('packs are read while the trees are walked, yet structure findings come first, as in restic', async () => {
+    const at = await copy();
+    const { pack } = await bigDataPack(at);
+    await flipByte(packFile(at, pack), 100);
+    const [treePack] = [...(await packsOf(at, 'tree')).keys()];
+    await flipByte(packFile(at, treePack!), 40);
+    const events: CheckEvent[] = [];
+    const r = await check(at, { readData: { kind: 'all' }, onEvent: (e) => events.push(e) });
+    const read = events.findIndex((e) => e.type === 'phase' && e.phase === 'read');
+    const errorsAt = (p: Id) =>
+      events.flatMap((e, i) => (e.type === 'error' && e.finding.pack === p ? [i] : []));
+    assert.ok(read > 0);
+    assert.ok(
+      events.slice(0, read).some((e) => e.type === 'error'),
+      'the damaged tree is a structure error',
+    );
+    assert.ok(errorsAt(pack).length > 0 && errorsAt(pack).every((i) => i > read));
+    // The result lists errors in the order they were reported.
+    assert.deepEqual(
+      r.errors,
+      events.flatMap((e) => (e.type === 'error' ? [e.finding] : [])),
+    );
+  });
+
   test('a flipped byte inside a data blob names the pack and the blob', async () => {
     const at = await copy();
     const { pack, blobAt } = await bigDataPack(at);

@@ -257,8 +257,26 @@ class CheckRun {
   async run(): Promise<CheckResult> {
     if (await this.loadIndex()) {
       this.checkPackFiles(await this.listPackFiles());
-      await this.checkSnapshots();
-      if (this.opts.readData) await this.readPacks(this.opts.readData);
+      const readData = this.opts.readData;
+      if (readData) {
+        // Reading packs needs only the index: it runs on the verifying threads while this thread
+        // walks the trees. What it finds is held back until the walk is done, so the report keeps
+        // restic's order (structure first, then data).
+        const held = this.holdEvents();
+        const reading = this.readPacks(readData, held.emit).catch((err: unknown) => {
+          held.release();
+          throw err;
+        });
+        reading.catch(() => {});
+        try {
+          await this.checkSnapshots();
+        } finally {
+          held.release();
+        }
+        await reading;
+      } else {
+        await this.checkSnapshots();
+      }
     } else {
       this.result.skipped = 'the other checks were skipped: they need every index file';
     }
@@ -269,6 +287,25 @@ class CheckRun {
 
   private emit(e: CheckEvent): void {
     this.opts.onEvent?.(e);
+  }
+
+  /**
+   * A way to report that queues everything (events and errors, in order) until `release`,
+   * then passes it on as it comes.
+   */
+  private holdEvents(): { emit: (report: () => void) => void; release: () => void } {
+    let queue: (() => void)[] | undefined = [];
+    return {
+      emit: (report) => {
+        if (queue) queue.push(report);
+        else report();
+      },
+      release: () => {
+        const q = queue ?? [];
+        queue = undefined;
+        for (const report of q) report();
+      },
+    };
   }
 
   private error(f: CheckFinding<CheckErrorKind>): void {
@@ -491,26 +528,31 @@ class CheckRun {
   }
 
   /** Downloads the selected packs whole and verifies name, header, index entries and every blob. */
-  private async readPacks(selection: PackSelection): Promise<void> {
+  private async readPacks(selection: PackSelection, report: (r: () => void) => void): Promise<void> {
     const sizes = new Map<Id, number>();
     for (const [pack, blobs] of this.repo.index.packs()) sizes.set(pack, expectedPackSize(blobs));
     const selected = selectPacks(sizes, selection, this.opts.random);
-    this.result.readData = {
+    const readData = {
       selection: describePackSelection(selection),
       packsSelected: selected.size,
       packsTotal: sizes.size,
     };
+    report(() => {
+      this.result.readData = readData;
+    });
     // Missing packs were reported already; reading them would only say so again.
     const todo = [...selected].filter(([pack]) => !this.missingPacks.has(pack)).sort(byKey);
     const bytesTotal = todo.reduce((sum, [, size]) => sum + size, 0);
-    this.emit({
-      type: 'phase',
-      phase: 'read',
-      total: todo.length,
-      bytesTotal,
-      packsSelected: selected.size,
-      packsTotal: sizes.size,
-    });
+    report(() =>
+      this.emit({
+        type: 'phase',
+        phase: 'read',
+        total: todo.length,
+        bytesTotal,
+        packsSelected: selected.size,
+        packsTotal: sizes.size,
+      }),
+    );
     const threads = Math.min(
       maxDecodeThreads,
       this.opts.decodeThreads ?? (bytesTotal >= poolMinBytes ? os.availableParallelism() : 1),
@@ -530,25 +572,25 @@ class CheckRun {
               raw = await this.repo.backend.load({ type: 'data', name: pack });
             } catch (err) {
               if (!(err instanceof Error)) throw err;
-              this.error({
-                kind: 'pack-unreadable',
-                pack,
-                message: `pack ${shortId(pack)}: cannot be read: ${err.message}`,
-              });
+              const message = `pack ${shortId(pack)}: cannot be read: ${err.message}`;
+              report(() => this.error({ kind: 'pack-unreadable', pack, message }));
               return;
             }
-            this.result.bytesRead += raw.length;
+            const length = raw.length;
             const verdict = await verifier.verify(pack, raw, blobs);
-            for (const f of verdict.findings) this.error({ ...f, pack });
-            this.result.packsChecked++;
-            this.result.blobsChecked += verdict.blobsChecked;
-            this.emit({
-              type: 'progress',
-              phase: 'read',
-              done: ++done,
-              total: todo.length,
-              bytesDone: this.result.bytesRead,
-              bytesTotal,
+            report(() => {
+              this.result.bytesRead += length;
+              for (const f of verdict.findings) this.error({ ...f, pack });
+              this.result.packsChecked++;
+              this.result.blobsChecked += verdict.blobsChecked;
+              this.emit({
+                type: 'progress',
+                phase: 'read',
+                done: ++done,
+                total: todo.length,
+                bytesDone: this.result.bytesRead,
+                bytesTotal,
+              });
             });
           }),
         ),
