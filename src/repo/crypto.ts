@@ -65,10 +65,11 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
 }
 
 /**
- * Verifies the MAC of `IV ‖ ciphertext ‖ MAC` and returns the plaintext.
+ * Verifies the MAC of `IV ‖ ciphertext ‖ MAC` and returns the plaintext (in `into` when given
+ * and large enough, else in a new buffer).
  * Throws `ArcaError('corrupt')` naming `what` when the data is not authentic.
  */
-export function open(key: MasterKey, sealed: Uint8Array, what = 'data'): Buffer {
+export function open(key: MasterKey, sealed: Uint8Array, what = 'data', into?: Buffer): Buffer {
   if (sealed.length < sealOverhead) {
     throw new ArcaError('corrupt', `${what} is too short to be encrypted data (${sealed.length} bytes)`);
   }
@@ -83,7 +84,7 @@ export function open(key: MasterKey, sealed: Uint8Array, what = 'data'): Buffer 
       `${what}: MAC verification failed (the data is damaged or was tampered with)`,
     );
   }
-  const out = Buffer.allocUnsafe(ct.length);
+  const out = into && into.length >= ct.length ? into.subarray(0, ct.length) : Buffer.allocUnsafe(ct.length);
   ctrInto(key.encrypt, iv, ct, out, 0);
   return out;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { ArcaError } from '../errors.js';
 
 /** A restic ID: 64 lower-case hex digits, the SHA-256 of something. */
@@ -6,9 +6,12 @@ export type Id = string;
 
 const idPattern = /^[0-9a-f]{64}$/;
 
+// crypto.hash (Node >= 20.12) hashes in one call, without a Hash object per blob.
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+
 /** SHA-256 of `data` as an ID. */
 export function hashId(data: Uint8Array): Id {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** True when `s` is a full, well-formed ID. */

@@ -243,8 +243,18 @@ export class Repository {
  */
 export function decodeBlob(key: MasterKey, loc: BlobLocation, raw: Buffer): Buffer {
   const what = `${loc.type} blob ${shortId(loc.id)} in pack ${shortId(loc.packId)}`;
-  let plain = open(key, raw, what);
-  if (loc.uncompressedLength > 0) plain = decompress(plain, what, loc.uncompressedLength);
+  let plain: Buffer;
+  if (loc.uncompressedLength > 0) {
+    // The compressed bytes live only until decompressed: decrypt them into this thread's scratch
+    // buffer instead of a new one per blob.
+    if (_scratch.length < raw.length)
+      _scratch = Buffer.allocUnsafeSlow(Math.max(raw.length, 2 * _scratch.length));
+    plain = decompress(open(key, raw, what, _scratch), what, loc.uncompressedLength);
+  } else {
+    plain = open(key, raw, what);
+  }
   if (hashId(plain) !== loc.id) throw new ArcaError('corrupt', `${what}: content does not match its ID`);
   return plain;
 }
+
+let _scratch = Buffer.alloc(0);
