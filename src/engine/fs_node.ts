@@ -7,6 +7,33 @@ import type { Accounts } from './accounts.js';
 
 /** A time in nanoseconds as restic stores it: RFC 3339 in the local zone, nanoseconds, years clamped to 0–9999. */
 export function goTimeString(ns: bigint): string {
+  // Most files of a tree share their ctime's second (and many their mtime's), so the text up to
+  // the second and the zone is kept per second; only the fraction is formatted per call.
+  if (ns >= 0n && ns < _cacheBelowNs) {
+    const sec = ns / _nsPerSec;
+    const nsec = Number(ns - sec * _nsPerSec);
+    const key = Number(sec);
+    let parts = _seconds.get(key);
+    if (!parts) {
+      const whole = _goTimeString(sec * _nsPerSec);
+      const zoneAt = whole.endsWith('Z') ? whole.length - 1 : whole.length - 6;
+      parts = [whole.slice(0, zoneAt), whole.slice(zoneAt)];
+      if (_seconds.size >= 4096) _seconds.clear();
+      _seconds.set(key, parts);
+    }
+    return nsec === 0
+      ? parts[0] + parts[1]
+      : `${parts[0]}.${String(nsec).padStart(9, '0').replace(/0+$/, '')}${parts[1]}`;
+  }
+  return _goTimeString(ns);
+}
+
+const _nsPerSec = 1_000_000_000n;
+/** Year ~9900: far from the clamping at 9999 in any zone. */
+const _cacheBelowNs = 250_000_000_000n * _nsPerSec;
+const _seconds = new Map<number, [string, string]>();
+
+function _goTimeString(ns: bigint): string {
   const ms = Number(ns / 1_000_000n);
   const offset = Number.isFinite(ms) ? -new Date(ms).getTimezoneOffset() : 0;
   return formatGoTime(clampGoYear(goTimeFromNs(ns, Number.isNaN(offset) ? 0 : offset)));
