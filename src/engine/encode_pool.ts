@@ -13,9 +13,15 @@ import {
 } from '../repo/blob_codec.js';
 import type { CompressionMode } from '../repo/compression.js';
 import type { MasterKey } from '../repo/crypto.js';
+import { hashId } from '../repo/id.js';
 import type { BlobLocation } from '../repo/index.js';
 import type { DecodeTask, DecodeTaskResult, FileTask, FileTaskResult } from './encode_worker.js';
-import type { FileExpectation, SmallFileReader, SmallFileResult } from './small_file.js';
+import {
+  type FileExpectation,
+  processSmallFile,
+  type SmallFileReader,
+  type SmallFileResult,
+} from './small_file.js';
 
 // Blobs at least this big travel alone (moved, not copied); smaller ones are batched, since
 // a thread round trip costs as much as compressing a few kilobytes.
@@ -31,6 +37,9 @@ const fileBytesInFlightMax = 16 * 1024 * 1024;
 const batchDelayMs = 25;
 // While no thread runs yet, a batch smaller than this is encoded on the calling thread.
 const inlineBelow = 256 * 1024;
+// Work (files read, blobs encoded or hashed) up to this many bytes in all is done on the calling
+// thread before any thread starts.
+const inlineWorkBelow = 4 * 1024 * 1024;
 
 /** Collects items and sends them as one task when full, when asked, or after a short delay. */
 class Batcher<T> {
@@ -107,7 +116,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
 
   const blobs = new Batcher<WaitingBlob>(batchBytes, batchItems, (items) => {
     const total = items.reduce((a, w) => a + w.plain.byteLength, 0);
-    if (!started && total < inlineBelow) {
+    if ((!started && total < inlineBelow) || inlineAllowed(total)) {
       // A few small blobs (the trees of a backup with few changes): cheaper here than starting threads.
       for (const w of items) {
         try {
@@ -150,6 +159,14 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       );
   });
 
+  // The first few megabytes of work (all there is after a small change) are done on the calling
+  // thread: starting the threads would cost more CPU than they save.
+  let inlineBytes = 0;
+  const inlineAllowed = (bytes: number): boolean => {
+    if (started || inlineBytes + bytes > inlineWorkBelow) return false;
+    inlineBytes += bytes;
+    return true;
+  };
   let filesInFlight = 0;
   let fileBytesInFlight = 0;
   let roomWaiters: (() => void)[] = [];
@@ -185,6 +202,13 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   return {
     offThread: true,
     encodeHashed(plain, mode) {
+      if (inlineAllowed(plain.byteLength)) {
+        try {
+          return Promise.resolve({ id: hashId(plain), blob: encodeBlob(key, plain, mode) });
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
       const { view, transfer } = forThread(plain);
       const length = view.byteLength;
       return pool()
@@ -199,6 +223,13 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
         });
     },
     encode(plain, mode) {
+      if (plain.byteLength >= aloneFrom && inlineAllowed(plain.byteLength)) {
+        try {
+          return Promise.resolve(encodeBlob(key, plain, mode));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
       if (plain.byteLength >= aloneFrom) {
         const { view, transfer } = forThread(plain);
         const length = view.byteLength;
@@ -217,6 +248,7 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       });
     },
     async hash(plain) {
+      if (inlineAllowed(plain.byteLength)) return hashId(plain);
       const { view, transfer } = forThread(plain);
       const id = (await pool().run({ hashOnly: view }, { transferList: transfer })) as Uint8Array;
       return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
@@ -230,8 +262,15 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
         await new Promise<void>((resolve) => roomWaiters.push(resolve));
       }
     },
-    read(path, expect, mode) {
+    read(path, expect, mode, known) {
       const bytes = Number(expect.size);
+      if (inlineAllowed(bytes)) {
+        try {
+          return Promise.resolve(processSmallFile(key, path, expect, mode, known));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
       filesInFlight++;
       fileBytesInFlight += bytes;
       return new Promise<SmallFileResult>((resolve, reject) => {
