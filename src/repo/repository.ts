@@ -30,9 +30,15 @@ export interface LoadProblem {
 }
 
 /** An opened repository: its config, master key and (once loaded) index. */
+/** Memory for whole tree packs kept by a repository (restic's are at most 16 MiB each by default). */
+const treePacksMaxBytes = 64 * 1024 * 1024;
+
 export class Repository {
   readonly index = new MasterIndex();
   private indexLoading: Promise<void> | undefined;
+  /** Whole packs of tree blobs, least recently used first ({@link treeBlobBytes}). */
+  private readonly treePacks = new Map<Id, Promise<Buffer>>();
+  private readonly treePackBytes = new Map<Promise<Buffer>, number>();
 
   private constructor(
     readonly backend: Backend,
@@ -144,13 +150,55 @@ export class Repository {
     let firstError: unknown;
     for (const loc of locations) {
       try {
-        const raw = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
+        const raw =
+          type === 'tree'
+            ? await this.treeBlobBytes(loc)
+            : await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
         return this.decodeBlob(loc, raw);
       } catch (err) {
         firstError ??= err;
       }
     }
     throw firstError;
+  }
+
+  /**
+   * A tree blob's stored bytes, from its whole pack kept in memory: walking a snapshot (check,
+   * restore, the next backup's parent) reads most trees of a pack one after the other, and one
+   * read per pack instead of an open, read and close per tree made those walks much faster.
+   * At most {@link treePacksMaxBytes} of packs are kept, least recently used dropped first.
+   */
+  private async treeBlobBytes(loc: BlobLocation): Promise<Buffer> {
+    let pack = this.treePacks.get(loc.packId);
+    if (pack) {
+      this.treePacks.delete(loc.packId);
+      this.treePacks.set(loc.packId, pack);
+    } else {
+      const loading = this.backend.load({ type: 'data', name: loc.packId });
+      pack = loading;
+      this.treePacks.set(loc.packId, loading);
+      loading.then(
+        (buf) => {
+          this.treePackBytes.set(loading, buf.length);
+          let total = 0;
+          for (const n of this.treePackBytes.values()) total += n;
+          for (const [id, p] of this.treePacks) {
+            if (total <= treePacksMaxBytes || p === loading) break;
+            total -= this.treePackBytes.get(p) ?? 0;
+            this.treePackBytes.delete(p);
+            this.treePacks.delete(id);
+          }
+        },
+        () => {
+          if (this.treePacks.get(loc.packId) === loading) this.treePacks.delete(loc.packId);
+        },
+      );
+    }
+    const buf = await pack;
+    if (loc.offset + loc.length > buf.length) {
+      throw new ArcaError('corrupt', `pack ${shortId(loc.packId)} ends before tree blob ${shortId(loc.id)}`);
+    }
+    return buf.subarray(loc.offset, loc.offset + loc.length);
   }
 
   /** Turns a blob's stored bytes into its verified plaintext. */
