@@ -1,7 +1,7 @@
 /*
  * The Linux syscalls restore and backup need that Node's fs module lacks or makes lossy:
  * nanosecond timestamps (also on symlinks), mknod, l*xattr and SEEK_DATA/SEEK_HOLE; and the
- * chunker's hot loop (rabin.c) and AES for sealed blobs (cipher.c).
+ * chunker's hot loop (rabin.c) and AES and Poly1305 for sealed blobs (cipher.c).
  * Every function is synchronous because each is one fast syscall; a thread-pool round
  * trip would cost more than the call itself.
  */
@@ -454,6 +454,7 @@ NAPI_MODULE_INIT() {
       {"rabinScan", NULL, arca_rabin_scan, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aesCtrInto", NULL, arca_aes_ctr_into, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aes128Block", NULL, arca_aes128_block, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"poly1305Aes", NULL, arca_poly1305_aes, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (!ok(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions))) return NULL;
   return exports;

@@ -13,6 +13,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -24,6 +25,7 @@ import {
   lremovexattr,
   lsetxattr,
   mknod,
+  poly1305Aes,
   seekData,
   seekHole,
   setTimes,
@@ -262,6 +264,25 @@ describe('AES', () => {
     }
     assert.throws(() => aesCtrInto(key, randomBytes(16), Buffer.alloc(10), Buffer.alloc(10), 1), RangeError);
     assert.throws(() => aesCtrInto(key.subarray(1), randomBytes(16), Buffer.alloc(1), Buffer.alloc(1), 0));
+  });
+
+  test('poly1305Aes equals libsodium’s Poly1305 with the key r ‖ AES-128(k, nonce)', () => {
+    const sodium = createRequire(import.meta.url)('sodium-native') as {
+      crypto_onetimeauth(out: Buffer, msg: Uint8Array, key: Buffer): void;
+    };
+    for (const length of [0, 1, 15, 16, 17, 1000, 70_001]) {
+      const [k, r, nonce, msg] = [randomBytes(16), randomBytes(16), randomBytes(16), randomBytes(length)];
+      const e = createCipheriv('aes-128-ecb', k, null);
+      e.setAutoPadding(false);
+      const want = Buffer.alloc(16);
+      sodium.crypto_onetimeauth(want, msg, Buffer.concat([r, e.update(nonce)]));
+      const got = Buffer.alloc(16);
+      poly1305Aes(k, r, nonce, msg, got);
+      assert.deepEqual(got, want, `${length} bytes`);
+    }
+    assert.throws(() =>
+      poly1305Aes(randomBytes(15), randomBytes(16), randomBytes(16), Buffer.alloc(1), Buffer.alloc(16)),
+    );
   });
 
   test('aes128Block equals Node’s aes-128-ecb of one block', () => {

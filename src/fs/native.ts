@@ -1,7 +1,7 @@
 /**
  * The Linux syscalls restore and backup need that Node's fs lacks or makes lossy: nanosecond
  * times (also on symlinks), mknod, extended attributes that never follow symlinks, and
- * SEEK_DATA/SEEK_HOLE; the chunker's hot loop and AES for sealed blobs. They live in the C addon `native/arca_native.c`, which `npm install`
+ * SEEK_DATA/SEEK_HOLE; the chunker's hot loop and AES and Poly1305 for sealed blobs. They live in the C addon `native/arca_native.c`, which `npm install`
  * builds with node-gyp. Calls are synchronous: each is one fast syscall.
  *
  * Failures throw errors shaped like Node's own fs errors (`code` "ENOENT", `errno` -2,
@@ -107,6 +107,20 @@ export function aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array)
   _addon().aes128Block(key, block, out);
 }
 
+/**
+ * restic's MAC (Poly1305 with the key `r ‖ AES-128(k, nonce)`) of `msg` into `out[0, 16)`.
+ * `r` may be unclamped: Poly1305 clamps it.
+ */
+export function poly1305Aes(
+  k: Uint8Array,
+  r: Uint8Array,
+  nonce: Uint8Array,
+  msg: Uint8Array,
+  out: Uint8Array,
+): void {
+  _addon().poly1305Aes(k, r, nonce, msg, out);
+}
+
 /** True when the addon loads (for code that has a slower pure-Node fallback). */
 export function nativeAvailable(): boolean {
   try {
@@ -135,6 +149,7 @@ interface _Addon {
   seekHole(fd: number, offset: number): number;
   aesCtrInto(key: Uint8Array, iv: Uint8Array, input: Uint8Array, out: Uint8Array, at: number): void;
   aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array): void;
+  poly1305Aes(k: Uint8Array, r: Uint8Array, nonce: Uint8Array, msg: Uint8Array, out: Uint8Array): void;
   rabinScan(
     buf: Uint8Array,
     from: number,

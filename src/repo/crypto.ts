@@ -1,7 +1,8 @@
 import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
-import sodium from 'sodium-native';
+import { createRequire } from 'node:module';
+import type sodium from 'sodium-native';
 import { ArcaError } from '../errors.js';
-import { aes128Block, aesCtrInto, nativeAvailable } from '../fs/native.js';
+import { aesCtrInto, nativeAvailable, poly1305Aes } from '../fs/native.js';
 
 /**
  * restic's authenticated encryption: AES-256-CTR, then Poly1305-AES over the ciphertext.
@@ -120,16 +121,26 @@ function ctrInto(aesKey: Buffer, iv: Uint8Array, input: Uint8Array, out: Buffer,
 }
 
 function poly1305Into(key: MasterKey, iv: Uint8Array, msg: Uint8Array, out: Buffer): void {
+  // Poly1305 clamps r itself (OpenSSL and libsodium alike), so keys written unclamped by
+  // restic ≥ 0.17 work too.
+  if (useNative()) {
+    poly1305Aes(key.macK, key.macR, iv, msg, out);
+    return;
+  }
   const pk = Buffer.allocUnsafe(32);
   key.macR.copy(pk, 0);
-  if (useNative()) aes128Block(key.macK, iv, pk.subarray(16));
-  else {
-    const e = createCipheriv('aes-128-ecb', key.macK, null);
-    e.setAutoPadding(false);
-    e.update(iv).copy(pk, 16);
-  }
-  // libsodium clamps r itself, so keys written unclamped by restic ≥ 0.17 work too.
-  sodium.crypto_onetimeauth(out, msg, pk);
+  const e = createCipheriv('aes-128-ecb', key.macK, null);
+  e.setAutoPadding(false);
+  e.update(iv).copy(pk, 16);
+  _sodium().crypto_onetimeauth(out, msg, pk);
+}
+
+// Without the addon, libsodium (sodium-native) computes Poly1305; loaded only then, since
+// loading it took ~50 ms in every thread.
+let _sodiumLoaded: typeof sodium | undefined;
+function _sodium(): typeof sodium {
+  _sodiumLoaded ??= createRequire(import.meta.url)('sodium-native') as typeof sodium;
+  return _sodiumLoaded;
 }
 
 function clampR(r: Buffer): void {
