@@ -453,7 +453,6 @@ NAPI_MODULE_INIT() {
       {"seekHole", NULL, arca_seek_hole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rabinScan", NULL, arca_rabin_scan, NULL, NULL, NULL, napi_enumerable, NULL},
       {"aesCtrInto", NULL, arca_aes_ctr_into, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"aes128Block", NULL, arca_aes128_block, NULL, NULL, NULL, napi_enumerable, NULL},
       {"poly1305Aes", NULL, arca_poly1305_aes, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (!ok(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions))) return NULL;

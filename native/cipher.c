@@ -25,6 +25,9 @@ typedef struct {
   EVP_CIPHER_CTX *ecb;
   EVP_MAC *poly1305;
   EVP_MAC_CTX *mac;
+  /* Set once a context has its cipher: later calls only re-key it (no cipher lookup). */
+  bool ctr_ready;
+  bool ecb_ready;
 } contexts;
 
 static void free_contexts(napi_env env, void *data, void *hint) {
@@ -120,40 +123,23 @@ napi_value arca_aes_ctr_into(napi_env env, napi_callback_info info) {
   }
   contexts *c = get_contexts(env);
   if (c == NULL) return NULL;
-  if (EVP_EncryptInit_ex(c->ctr, EVP_aes_256_ctr(), NULL, key, iv) != 1) {
+  if (EVP_EncryptInit_ex(c->ctr, c->ctr_ready ? NULL : EVP_aes_256_ctr(), NULL, key, iv) != 1) {
     napi_throw_error(env, "ERR_CRYPTO", "AES-256-CTR setup failed");
     return NULL;
   }
+  c->ctr_ready = true;
   run(env, c->ctr, input, input_length, out + at);
-  return NULL;
-}
-
-/* aes128Block(key: 16 bytes, block: 16 bytes, out: 16 bytes): one AES-128 block (ECB). */
-napi_value arca_aes128_block(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_argv(env, info, 3, argv)) return NULL;
-  uint8_t *key, *block, *out;
-  size_t key_length, block_length, out_length;
-  if (!bytes_arg(env, argv[0], &key, &key_length) || !bytes_arg(env, argv[1], &block, &block_length) ||
-      !bytes_arg(env, argv[2], &out, &out_length))
-    return NULL;
-  if (key_length != 16 || block_length != 16 || out_length < 16) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "aes128Block: key and block must be 16 bytes");
-    return NULL;
-  }
-  contexts *c = get_contexts(env);
-  if (c == NULL) return NULL;
-  aes128(env, c, key, block, out);
   return NULL;
 }
 
 /* One AES-128 block of `in` under `key` into `out`; false after throwing. */
 static bool aes128(napi_env env, contexts *c, const uint8_t *key, const uint8_t *in, uint8_t *out) {
-  if (EVP_EncryptInit_ex(c->ecb, EVP_aes_128_ecb(), NULL, key, NULL) != 1 ||
+  if (EVP_EncryptInit_ex(c->ecb, c->ecb_ready ? NULL : EVP_aes_128_ecb(), NULL, key, NULL) != 1 ||
       EVP_CIPHER_CTX_set_padding(c->ecb, 0) != 1) {
     napi_throw_error(env, "ERR_CRYPTO", "AES-128 setup failed");
     return false;
   }
+  c->ecb_ready = true;
   return run(env, c->ecb, in, 16, out);
 }
 
@@ -177,7 +163,10 @@ napi_value arca_poly1305_aes(napi_env env, napi_callback_info info) {
   if (c == NULL) return NULL;
   uint8_t key[32];
   memcpy(key, r, 16);
-  if (!aes128(env, c, k, nonce, key + 16)) return NULL;
+  if (!aes128(env, c, k, nonce, key + 16)) {
+    OPENSSL_cleanse(key, sizeof key);
+    return NULL;
+  }
   size_t written = 0;
   bool good = EVP_MAC_init(c->mac, key, sizeof key, NULL) == 1;
   for (size_t at = 0; good && at < msg_length;) {

@@ -5,7 +5,6 @@
 #include <node_api.h>
 
 napi_value arca_aes_ctr_into(napi_env env, napi_callback_info info);
-napi_value arca_aes128_block(napi_env env, napi_callback_info info);
 napi_value arca_poly1305_aes(napi_env env, napi_callback_info info);
 
 #endif

@@ -128,9 +128,6 @@ export class Archiver {
   private hashing = 0;
   private hashWaiters: (() => void)[] = [];
   private bytesDone = 0;
-  /** Parent trees being loaded ahead of the walk ({@link prefetch}). */
-  private readonly prefetched = new Map<Id, Promise<Node[]>>();
-  private readonly prefetchLimit = pLimit(8);
 
   constructor(
     private readonly repo: Repository,
@@ -158,29 +155,11 @@ export class Archiver {
   private async parentNodes(tree: Id | undefined): Promise<Map<string, Node> | undefined> {
     if (!tree) return undefined;
     try {
-      const early = this.prefetched.get(tree);
-      this.prefetched.delete(tree);
-      const nodes = await (early ?? this.repo.loadTree(tree));
-      this.prefetch(nodes);
+      const nodes = await this.repo.loadTree(tree);
       return new Map(nodes.map((n) => [n.name.toString('latin1'), n]));
     } catch {
       // A damaged parent only costs speed: everything is read again.
       return undefined;
-    }
-  }
-
-  /**
-   * Starts loading the parent's trees of the subdirectories of a directory about to be walked,
-   * so the walk finds them loaded instead of waiting for a read and a decryption per directory.
-   */
-  private prefetch(nodes: Node[]): void {
-    for (const n of nodes) {
-      if (n.type !== 'dir' || !n.subtree || this.prefetched.has(n.subtree)) continue;
-      const subtree = n.subtree;
-      const p = this.prefetchLimit(() => this.repo.loadTree(subtree));
-      // Awaited when the walk gets there, or never (the directory is gone): not unhandled.
-      p.catch(() => {});
-      this.prefetched.set(subtree, p);
     }
   }
 

@@ -235,6 +235,8 @@ class CheckRun {
   private readonly usedData = new Set<Id>();
   /** False once a snapshot or tree could not be read: then unused blobs cannot be told. */
   private walkComplete = true;
+  /** Set when the walk failed: pack reads not yet started are skipped. */
+  private stopReading = false;
   private readonly result: CheckResult = {
     ok: true,
     errors: this.errors,
@@ -263,13 +265,16 @@ class CheckRun {
         // walks the trees. What it finds is held back until the walk is done, so the report keeps
         // restic's order (structure first, then data).
         const held = this.holdEvents();
-        const reading = this.readPacks(readData, held.emit).catch((err: unknown) => {
-          held.release();
-          throw err;
-        });
+        const reading = this.readPacks(readData, held.emit);
         reading.catch(() => {});
         try {
           await this.checkSnapshots();
+        } catch (err) {
+          // The check has failed: stop reading packs (no more downloads after the caller gives
+          // up its lock), and wait until the reads in progress are done.
+          this.stopReading = true;
+          await reading.catch(() => {});
+          throw err;
         } finally {
           held.release();
         }
@@ -566,6 +571,7 @@ class CheckRun {
       await Promise.all(
         todo.map(([pack]) =>
           limit(async () => {
+            if (this.stopReading) return;
             const blobs = [...(this.repo.index.packs().get(pack) ?? [])];
             let raw: Buffer;
             try {

@@ -18,7 +18,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  aes128Block,
   aesCtrInto,
   lgetxattr,
   llistxattr,
@@ -283,15 +282,5 @@ describe('AES', () => {
     assert.throws(() =>
       poly1305Aes(randomBytes(15), randomBytes(16), randomBytes(16), Buffer.alloc(1), Buffer.alloc(16)),
     );
-  });
-
-  test('aes128Block equals Node’s aes-128-ecb of one block', () => {
-    const key = randomBytes(16);
-    const block = randomBytes(16);
-    const e = createCipheriv('aes-128-ecb', key, null);
-    e.setAutoPadding(false);
-    const out = Buffer.alloc(16);
-    aes128Block(key, block, out);
-    assert.deepEqual(out, e.update(block));
   });
 });

@@ -102,11 +102,6 @@ export function aesCtrInto(
   _addon().aesCtrInto(key, iv, input, out, at);
 }
 
-/** One AES-128 block: `out[0, 16)` = AES-128(key, block). */
-export function aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array): void {
-  _addon().aes128Block(key, block, out);
-}
-
 /**
  * restic's MAC (Poly1305 with the key `r ‖ AES-128(k, nonce)`) of `msg` into `out[0, 16)`.
  * `r` may be unclamped: Poly1305 clamps it.
@@ -119,16 +114,6 @@ export function poly1305Aes(
   out: Uint8Array,
 ): void {
   _addon().poly1305Aes(k, r, nonce, msg, out);
-}
-
-/** True when the addon loads (for code that has a slower pure-Node fallback). */
-export function nativeAvailable(): boolean {
-  try {
-    _addon();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface _Addon {
@@ -148,7 +133,6 @@ interface _Addon {
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
   aesCtrInto(key: Uint8Array, iv: Uint8Array, input: Uint8Array, out: Uint8Array, at: number): void;
-  aes128Block(key: Uint8Array, block: Uint8Array, out: Uint8Array): void;
   poly1305Aes(k: Uint8Array, r: Uint8Array, nonce: Uint8Array, msg: Uint8Array, out: Uint8Array): void;
   rabinScan(
     buf: Uint8Array,

@@ -2,7 +2,7 @@ import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type sodium from 'sodium-native';
 import { ArcaError } from '../errors.js';
-import { aesCtrInto, nativeAvailable, poly1305Aes } from '../fs/native.js';
+import { aesCtrInto, poly1305Aes } from '../fs/native.js';
 
 /**
  * restic's authenticated encryption: AES-256-CTR, then Poly1305-AES over the ciphertext.
@@ -103,7 +103,18 @@ export function verifies(key: MasterKey, sealed: Uint8Array): boolean {
 // (not built), Node's own ciphers do the same work.
 let _native: boolean | undefined;
 function useNative(): boolean {
-  _native ??= nativeAvailable();
+  // One trial call: the addon may be missing (not built), or its OpenSSL may lack Poly1305
+  // (a FIPS-only provider), and then Node's AES and libsodium do the work.
+  if (_native === undefined) {
+    try {
+      const block = Buffer.alloc(16, 1);
+      aesCtrInto(Buffer.alloc(32, 1), block, block, Buffer.alloc(16), 0);
+      poly1305Aes(block, block, block, block, Buffer.alloc(16));
+      _native = true;
+    } catch {
+      _native = false;
+    }
+  }
   return _native;
 }
 

@@ -33,12 +33,17 @@ export interface LoadProblem {
 /** Memory for whole tree packs kept by a repository (restic's are at most 16 MiB each by default). */
 const treePacksMaxBytes = 64 * 1024 * 1024;
 
+/** A tree pack kept in memory: its load, and its size once loaded. */
+interface _TreePack {
+  loaded: Promise<Buffer>;
+  bytes?: number;
+}
+
 export class Repository {
   readonly index = new MasterIndex();
   private indexLoading: Promise<void> | undefined;
   /** Whole packs of tree blobs, least recently used first ({@link treeBlobBytes}). */
-  private readonly treePacks = new Map<Id, Promise<Buffer>>();
-  private readonly treePackBytes = new Map<Promise<Buffer>, number>();
+  private readonly treePacks = new Map<Id, _TreePack>();
 
   private constructor(
     readonly backend: Backend,
@@ -156,6 +161,8 @@ export class Repository {
             : await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
         return this.decodeBlob(loc, raw);
       } catch (err) {
+        // A damaged download must not stay in memory for the trees after this one.
+        if (type === 'tree') this.dropTreePack(loc.packId);
         firstError ??= err;
       }
     }
@@ -169,36 +176,48 @@ export class Repository {
    * At most {@link treePacksMaxBytes} of packs are kept, least recently used dropped first.
    */
   private async treeBlobBytes(loc: BlobLocation): Promise<Buffer> {
-    let pack = this.treePacks.get(loc.packId);
-    if (pack) {
+    let entry = this.treePacks.get(loc.packId);
+    if (entry) {
       this.treePacks.delete(loc.packId);
-      this.treePacks.set(loc.packId, pack);
+      this.treePacks.set(loc.packId, entry);
     } else {
-      const loading = this.backend.load({ type: 'data', name: loc.packId });
-      pack = loading;
-      this.treePacks.set(loc.packId, loading);
-      loading.then(
+      const loaded = this.backend.load({ type: 'data', name: loc.packId });
+      const fresh: _TreePack = { loaded };
+      entry = fresh;
+      this.treePacks.set(loc.packId, fresh);
+      loaded.then(
         (buf) => {
-          this.treePackBytes.set(loading, buf.length);
-          let total = 0;
-          for (const n of this.treePackBytes.values()) total += n;
-          for (const [id, p] of this.treePacks) {
-            if (total <= treePacksMaxBytes || p === loading) break;
-            total -= this.treePackBytes.get(p) ?? 0;
-            this.treePackBytes.delete(p);
-            this.treePacks.delete(id);
-          }
+          // Dropped meanwhile (evicted, or its load failed elsewhere): nothing to count.
+          if (this.treePacks.get(loc.packId) !== fresh) return;
+          fresh.bytes = buf.length;
+          this.evictTreePacks(fresh);
         },
-        () => {
-          if (this.treePacks.get(loc.packId) === loading) this.treePacks.delete(loc.packId);
-        },
+        () => this.dropTreePack(loc.packId, fresh),
       );
     }
-    const buf = await pack;
+    const buf = await entry.loaded;
     if (loc.offset + loc.length > buf.length) {
       throw new ArcaError('corrupt', `pack ${shortId(loc.packId)} ends before tree blob ${shortId(loc.id)}`);
     }
     return buf.subarray(loc.offset, loc.offset + loc.length);
+  }
+
+  /** Drops the least recently used loaded packs (never `keep`) while more than the limit is kept. */
+  private evictTreePacks(keep: _TreePack): void {
+    let total = 0;
+    for (const e of this.treePacks.values()) total += e.bytes ?? 0;
+    for (const [id, e] of this.treePacks) {
+      if (total <= treePacksMaxBytes) break;
+      // Packs still loading are counted once they arrive.
+      if (e === keep || e.bytes === undefined) continue;
+      total -= e.bytes;
+      this.treePacks.delete(id);
+    }
+  }
+
+  /** Forgets a kept pack (a failed load, or bytes that did not decode: the next read fetches it again). */
+  private dropTreePack(packId: Id, entry?: _TreePack): void {
+    if (entry === undefined || this.treePacks.get(packId) === entry) this.treePacks.delete(packId);
   }
 
   /** Turns a blob's stored bytes into its verified plaintext. */
