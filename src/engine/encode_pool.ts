@@ -39,7 +39,7 @@ const batchDelayMs = 25;
 const inlineBelow = 256 * 1024;
 // Work (files read, blobs encoded or hashed) up to this many bytes in all is done on the calling
 // thread before any thread starts.
-const inlineWorkBelow = 4 * 1024 * 1024;
+const inlineWorkBelow = 16 * 1024 * 1024;
 
 /** Collects items and sends them as one task when full, when asked, or after a short delay. */
 class Batcher<T> {
