@@ -167,6 +167,15 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     inlineBytes += bytes;
     return true;
   };
+  /** `work()` done here as a promise when the budget allows, else undefined. */
+  const inline = <T>(bytes: number, work: () => T): Promise<T> | undefined => {
+    if (!inlineAllowed(bytes)) return undefined;
+    try {
+      return Promise.resolve(work());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
   let filesInFlight = 0;
   let fileBytesInFlight = 0;
   let roomWaiters: (() => void)[] = [];
@@ -202,13 +211,11 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
   return {
     offThread: true,
     encodeHashed(plain, mode) {
-      if (inlineAllowed(plain.byteLength)) {
-        try {
-          return Promise.resolve({ id: hashId(plain), blob: encodeBlob(key, plain, mode) });
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      }
+      const here = inline(plain.byteLength, () => ({
+        id: hashId(plain),
+        blob: encodeBlob(key, plain, mode),
+      }));
+      if (here) return here;
       const { view, transfer } = forThread(plain);
       const length = view.byteLength;
       return pool()
@@ -223,14 +230,9 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
         });
     },
     encode(plain, mode) {
-      if (plain.byteLength >= aloneFrom && inlineAllowed(plain.byteLength)) {
-        try {
-          return Promise.resolve(encodeBlob(key, plain, mode));
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      }
       if (plain.byteLength >= aloneFrom) {
+        const here = inline(plain.byteLength, () => encodeBlob(key, plain, mode));
+        if (here) return here;
         const { view, transfer } = forThread(plain);
         const length = view.byteLength;
         return pool()
@@ -248,7 +250,8 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
       });
     },
     async hash(plain) {
-      if (inlineAllowed(plain.byteLength)) return hashId(plain);
+      const here = inline(plain.byteLength, () => hashId(plain));
+      if (here) return here;
       const { view, transfer } = forThread(plain);
       const id = (await pool().run({ hashOnly: view }, { transferList: transfer })) as Uint8Array;
       return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
@@ -264,13 +267,8 @@ export function poolEncoder(key: MasterKey, threads = os.availableParallelism())
     },
     read(path, expect, mode, known) {
       const bytes = Number(expect.size);
-      if (inlineAllowed(bytes)) {
-        try {
-          return Promise.resolve(processSmallFile(key, path, expect, mode, known));
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      }
+      const here = inline(bytes, () => processSmallFile(key, path, expect, mode, known));
+      if (here) return here;
       filesInFlight++;
       fileBytesInFlight += bytes;
       return new Promise<SmallFileResult>((resolve, reject) => {
