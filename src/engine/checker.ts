@@ -11,7 +11,7 @@ import { ArcaError } from '../errors.js';
 import type { MasterKey } from '../repo/crypto.js';
 import { hashId, type Id, isId, shortId } from '../repo/id.js';
 import { expectedPackSize, headerLength, type PackedBlob, parseHeader } from '../repo/pack.js';
-import { decodeBlob, type LoadProblem, type Repository } from '../repo/repository.js';
+import { decodeBlobToScratch, type LoadProblem, type Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { displayName, type Node } from '../repo/tree.js';
 
@@ -660,7 +660,7 @@ export function verifyPack(key: MasterKey, pack: Id, raw: Buffer, blobs: readonl
       continue;
     }
     try {
-      decodeBlob(key, { ...b, packId: pack }, raw.subarray(b.offset, b.offset + b.length));
+      decodeBlobToScratch(key, { ...b, packId: pack }, raw.subarray(b.offset, b.offset + b.length));
     } catch (err) {
       if (!(err instanceof ArcaError)) throw err;
       findings.push({ kind: 'blob-damaged', blob: b.id, message: err.message });

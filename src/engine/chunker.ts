@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { ArcaError } from '../errors.js';
 import { rabinScan } from '../fs/native.js';
 import { degree, formatPolynomial, mod } from '../repo/polynomial.js';
-import type { SlabPool } from './slabs.js';
+import { type SlabPool, slabSize } from './slabs.js';
 
 /**
  * restic's content-defined chunker (`restic/chunker` with the defaults restic uses):
@@ -176,7 +176,7 @@ export type ChunkSource = FileHandle | AsyncIterable<Uint8Array>;
 
 /** Tuning for {@link chunkFile}. */
 export interface ChunkFileOptions {
-  /** Bytes asked for per read (default 4 MiB); the buffer grows to at most chunkMaxSize + readSize. */
+  /** Bytes asked for per read (default 4 MiB); the buffer grows to at most chunkMaxSize + readSize (or one slab). */
   readSize?: number;
   /**
    * Read into slabs of this pool (shared memory a worker thread can read without a copy).
@@ -262,7 +262,9 @@ export async function* chunkFile(
   const readSize = options.readSize ?? defaultReadSize;
   // A zero-length read would look like the end of the input.
   if (!Number.isSafeInteger(readSize) || readSize < 1) throw new RangeError(`invalid readSize ${readSize}`);
-  const fullSize = chunkMaxSize + readSize;
+  const slabs = options.slabs;
+  // In slabs a full buffer is a whole slab (never moved within, so no need to leave room).
+  const fullSize = Math.max(chunkMaxSize + readSize, slabs ? slabSize : 0);
   let reader: _Reader;
   let size: number;
   if (_isFileHandle(source)) {
@@ -275,7 +277,6 @@ export async function* chunkFile(
     reader = _streamReader(source);
     size = initialStreamBuffer;
   }
-  const slabs = options.slabs;
   const allocate = (n: number): Buffer =>
     slabs ? slabs.acquire(n).buf.subarray(0, n) : Buffer.allocUnsafeSlow(n);
   let buf = allocate(size);

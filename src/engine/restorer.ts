@@ -20,7 +20,7 @@ import { lsetxattr, mknod, setTimes } from '../fs/native.js';
 import { goTimeToNs, parseGoTime } from '../repo/gojson.js';
 import type { Id } from '../repo/id.js';
 import type { BlobLocation } from '../repo/index.js';
-import type { Repository } from '../repo/repository.js';
+import { decodeBlobToScratch, type Repository } from '../repo/repository.js';
 import { displayName, type Node, posixMode } from '../repo/tree.js';
 import { type BlobDecoder, poolEncoder } from './encode_pool.js';
 import type { RestoreSelector } from './filter.js';
@@ -397,18 +397,6 @@ class Restorer {
     }
   }
 
-  /** Each blob's verified plaintext, or the error it failed with. */
-  private async decodeGroup(raw: Buffer, start: number, locs: BlobLocation[]): Promise<(Buffer | Error)[]> {
-    if (this.decoder) return this.decoder.decode(raw, start, locs);
-    return locs.map((loc) => {
-      try {
-        return this.repo.decodeBlob(loc, raw.subarray(loc.offset - start, loc.offset - start + loc.length));
-      } catch (err) {
-        return err as Error;
-      }
-    });
-  }
-
   private async writeGroup(packId: Id, group: { loc: BlobLocation; targets: BlobTarget[] }[]): Promise<void> {
     const start = group[0]!.loc.offset;
     const last = group[group.length - 1]!.loc;
@@ -425,19 +413,30 @@ class Restorer {
           this.fail(t.file, `cannot read pack ${packId.slice(0, 8)}: ${errorText(err)}`);
       return;
     }
-    const plains = await this.decodeGroup(
-      raw,
-      start,
-      group.map((g) => g.loc),
-    );
+    // On worker threads the whole range is decoded at once; here each blob is decoded into one
+    // reused buffer just before it is written (nothing waits in between), so a range costs no
+    // memory beyond its stored bytes.
+    const decoded = this.decoder
+      ? await this.decoder.decode(
+          raw,
+          start,
+          group.map((g) => g.loc),
+        )
+      : undefined;
     for (const [i, g] of group.entries()) {
       const live = g.targets.filter((t) => !t.file.failed);
       if (live.length === 0) continue;
       let plain: Buffer;
       try {
-        const decoded = plains[i]!;
-        if (decoded instanceof Error) throw decoded;
-        plain = decoded;
+        const d =
+          decoded?.[i] ??
+          decodeBlobToScratch(
+            this.repo.key,
+            g.loc,
+            raw.subarray(g.loc.offset - start, g.loc.offset - start + g.loc.length),
+          );
+        if (d instanceof Error) throw d;
+        plain = d;
       } catch (err) {
         try {
           // Another copy of the blob may be intact.

@@ -44,12 +44,14 @@ export interface SmallFileReader {
   flush(): void;
 }
 
-const oneByte = Buffer.alloc(1);
+/** Small files are read into this (per thread): the bytes are hashed and sealed elsewhere before the next read. */
+let readScratch = Buffer.alloc(0);
 
 /**
  * Reads a file smaller than one chunk in one go with synchronous calls (for many small
  * files, promise and thread-pool round trips would cost more than the reads). The file must
- * still be the one `lstat` saw (same inode and device).
+ * still be the one `lstat` saw (same inode and device). The data lies in this thread's read
+ * buffer: it is valid only until the next call.
  */
 export function readSmallFile(
   path: Buffer,
@@ -68,14 +70,16 @@ export function readSmallFile(
     }
     if (now.size >= BigInt(chunkMinSize)) return { kind: 'grew' };
     const size = Number(now.size);
-    const buf = Buffer.allocUnsafeSlow(size);
+    // +1: the read that must see EOF goes into the same buffer.
+    if (readScratch.length < size + 1) readScratch = Buffer.allocUnsafeSlow(chunkMinSize + 1);
+    const buf = readScratch.subarray(0, size);
     let got = 0;
     while (got < size) {
       const n = readSync(fd, buf, got, size - got, got);
       if (n === 0) break;
       got += n;
     }
-    if (readSync(fd, oneByte, 0, 1, got) > 0) return { kind: 'grew' };
+    if (readSync(fd, readScratch, got, 1, got) > 0) return { kind: 'grew' };
     const changed = BigInt(got) !== expect.size || now.mtimeNs !== expect.mtimeNs;
     return { kind: 'read', data: got === size ? buf : buf.subarray(0, got), changed };
   } catch (err) {
@@ -85,13 +89,17 @@ export function readSmallFile(
   }
 }
 
-/** Reads, hashes and, unless `known`, encodes one small file: the whole job of a worker, or of the inline reader. */
+/**
+ * Reads, hashes and, unless `known`, encodes one small file (sealed into `room`, when given):
+ * the whole job of a worker, or of the inline reader.
+ */
 export function processSmallFile(
   key: MasterKey,
   path: Buffer,
   expect: FileExpectation,
   mode: CompressionMode | 'none',
   known: (id: Id) => boolean,
+  room?: (sealedLength: number) => Buffer,
 ): SmallFileResult {
   const r = readSmallFile(path, expect);
   if (r.kind !== 'read') return r;
@@ -102,7 +110,7 @@ export function processSmallFile(
     kind: 'ok',
     id,
     size: data.length,
-    blob: known(id) ? undefined : encodeBlob(key, data, mode),
+    blob: known(id) ? undefined : encodeBlob(key, data, mode, room),
     changed,
   };
 }

@@ -1,5 +1,5 @@
-import { type CompressionMode, compress } from './compression.js';
-import { type MasterKey, seal } from './crypto.js';
+import { type CompressionMode, compressToScratch } from './compression.js';
+import { type MasterKey, sealInto, sealOverhead } from './crypto.js';
 import { hashId, type Id } from './id.js';
 
 /** A blob ready to be packed: its sealed bytes, and its plaintext length when compressed. */
@@ -10,12 +10,23 @@ export interface EncodedBlob {
 }
 
 /**
- * Compresses (in a v2 repository, unless compression is off) and encrypts one blob. An
- * empty blob is never marked compressed: restic reads `uncompressed_length` 0 as "stored as is".
+ * Compresses (in a v2 repository, unless compression is off) and encrypts one blob into the
+ * buffer `room` returns for the sealed length (a new one by default). An empty blob is never
+ * marked compressed: restic reads `uncompressed_length` 0 as "stored as is".
  */
-export function encodeBlob(key: MasterKey, plain: Uint8Array, mode: CompressionMode | 'none'): EncodedBlob {
-  if (!isCompressed(mode, plain.length)) return { sealed: seal(key, plain), uncompressedLength: 0 };
-  return { sealed: seal(key, compress(plain, mode as CompressionMode)), uncompressedLength: plain.length };
+export function encodeBlob(
+  key: MasterKey,
+  plain: Uint8Array,
+  mode: CompressionMode | 'none',
+  room: (sealedLength: number) => Buffer = (n) => Buffer.allocUnsafe(n),
+): EncodedBlob {
+  const compressed = isCompressed(mode, plain.length);
+  // Compressed into this thread's scratch space and sealed from there: one allocation per blob
+  // (`room`, which a worker makes the buffer it sends back), not three.
+  const body = compressed ? compressToScratch(plain, mode as CompressionMode) : plain;
+  const sealed = room(body.length + sealOverhead);
+  sealInto(key, body, sealed);
+  return { sealed, uncompressedLength: compressed ? plain.length : 0 };
 }
 
 /** Whether a blob of this length is stored compressed under `mode`. */

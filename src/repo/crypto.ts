@@ -55,6 +55,15 @@ export function isValidKey(k: MasterKey): boolean {
 /** Encrypts and authenticates `plaintext`; returns `IV ‖ ciphertext ‖ MAC`. */
 export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(plaintext.length + sealOverhead);
+  sealInto(key, plaintext, out);
+  return out;
+}
+
+/** {@link seal} into `out`, which must be exactly `plaintext.length + sealOverhead` bytes and must not overlap it. */
+export function sealInto(key: MasterKey, plaintext: Uint8Array, out: Buffer): void {
+  if (out.length !== plaintext.length + sealOverhead) {
+    throw new RangeError(`sealInto: ${out.length} bytes of room for ${plaintext.length} bytes of plaintext`);
+  }
   let iv: Buffer;
   do iv = randomBytes(ivSize);
   while (isZero(iv));
@@ -62,7 +71,6 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   ctrInto(key.encrypt, iv, plaintext, out, ivSize);
   const ct = out.subarray(ivSize, ivSize + plaintext.length);
   poly1305Into(key, iv, ct, out.subarray(ivSize + plaintext.length));
-  return out;
 }
 
 /**

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { Backend } from '../backend/backend.js';
 import { CachedBackend } from '../backend/cache.js';
 import { ArcaError } from '../errors.js';
-import { decompress } from './compression.js';
+import { decompressInto } from './compression.js';
 import { parseConfig, type RepoConfig } from './config.js';
 import { type MasterKey, open } from './crypto.js';
 import { hashId, type Id, resolvePrefix, shortId } from './id.js';
@@ -307,21 +307,40 @@ export class Repository {
  * Turns a blob's stored bytes into its verified plaintext: authenticates and decrypts,
  * decompresses when the index says so, and checks the SHA-256 against the blob ID.
  * A free function so that worker threads, which have a key but no repository, can use it.
+ * The plaintext goes into `into` when that is large enough, else into a new buffer.
  */
-export function decodeBlob(key: MasterKey, loc: BlobLocation, raw: Buffer): Buffer {
+export function decodeBlob(key: MasterKey, loc: BlobLocation, raw: Buffer, into?: Buffer): Buffer {
   const what = `${loc.type} blob ${shortId(loc.id)} in pack ${shortId(loc.packId)}`;
   let plain: Buffer;
   if (loc.uncompressedLength > 0) {
     // The compressed bytes live only until decompressed: decrypt them into this thread's scratch
     // buffer instead of a new one per blob.
-    if (_scratch.length < raw.length)
-      _scratch = Buffer.allocUnsafeSlow(Math.max(raw.length, 2 * _scratch.length));
-    plain = decompress(open(key, raw, what, _scratch), what, loc.uncompressedLength);
+    if (_sealedScratch.length < raw.length) _sealedScratch = grown(_sealedScratch, raw.length);
+    const n = loc.uncompressedLength;
+    plain = into && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafe(n);
+    decompressInto(open(key, raw, what, _sealedScratch), what, plain);
   } else {
-    plain = open(key, raw, what);
+    plain = open(key, raw, what, into);
   }
   if (hashId(plain) !== loc.id) throw new ArcaError('corrupt', `${what}: content does not match its ID`);
   return plain;
 }
 
-let _scratch = Buffer.alloc(0);
+/**
+ * {@link decodeBlob} into this thread's scratch buffer, for a caller that is done with the
+ * plaintext before it decodes the next blob (verifying, writing it out at once): no allocation
+ * per blob. The result is valid only until the next call on this thread.
+ */
+export function decodeBlobToScratch(key: MasterKey, loc: BlobLocation, raw: Buffer): Buffer {
+  const need = Math.max(loc.uncompressedLength, raw.length);
+  if (_plainScratch.length < need) _plainScratch = grown(_plainScratch, need);
+  return decodeBlob(key, loc, raw, _plainScratch);
+}
+
+/** A buffer of at least `need` bytes, at least twice `old`'s size (so a thread reallocates rarely). */
+function grown(old: Buffer, need: number): Buffer {
+  return Buffer.allocUnsafeSlow(Math.max(need, 2 * old.length));
+}
+
+let _sealedScratch: Buffer = Buffer.alloc(0);
+let _plainScratch: Buffer = Buffer.alloc(0);
