@@ -241,7 +241,7 @@ function _streamReader(source: AsyncIterable<Uint8Array>): _Reader {
  * the next chunk is requested; hash, compress or encrypt it before that, or copy it (e.g.
  * `new Uint8Array(chunk)`, which also gives it an ArrayBuffer of its own to transfer to a worker).
  * With `options.slabs` it stays valid while the caller holds a reference to its slab.
- * Memory is bounded by one buffer of at most chunkMaxSize + readSize bytes; a chunk is never
+ * Memory is bounded by one buffer of at most chunkMaxSize + readSize bytes (one slab with slabs); a chunk is never
  * copied except that, when the buffer is full, the unfinished chunk moves to its front. The next
  * read is already in flight while the caller works on a chunk.
  *

@@ -111,6 +111,7 @@ describe('index file encoding', () => {
       ['null blob', pack([null])],
       ['negative uncompressed_length', pack([{ ...good, uncompressed_length: -5 }])],
       ['string uncompressed_length', pack([{ ...good, uncompressed_length: '20' }])],
+      ['uncompressed_length beyond 32 bits', pack([{ ...good, uncompressed_length: 2 ** 32 }])],
     ];
     for (const [what, doc] of bad) {
       const raw = Buffer.from(typeof doc === 'string' ? doc : JSON.stringify(doc));

@@ -53,7 +53,11 @@ export function parseIndexFile(plain: Buffer, name: Id, repoVersion: number): In
         b.offset >= 0 &&
         b.length >= 0 &&
         (b.uncompressed_length === undefined ||
-          (Number.isSafeInteger(b.uncompressed_length) && b.uncompressed_length >= 0));
+          // A 32-bit field in a pack header, as everything in a pack: larger is nonsense (and
+          // would be allocated before decompressing).
+          (Number.isSafeInteger(b.uncompressed_length) &&
+            b.uncompressed_length >= 0 &&
+            b.uncompressed_length <= 0xffffffff));
       if (!ok)
         throw new ArcaError(
           'corrupt',

@@ -333,13 +333,18 @@ export function decodeBlob(key: MasterKey, loc: BlobLocation, raw: Buffer, into?
  */
 export function decodeBlobToScratch(key: MasterKey, loc: BlobLocation, raw: Buffer): Buffer {
   const need = Math.max(loc.uncompressedLength, raw.length);
+  // An odd huge blob (a tree of a vast directory) gets a buffer of its own, not a scratch buffer kept for good.
+  if (need > scratchKeptBytes) return decodeBlob(key, loc, raw);
   if (_plainScratch.length < need) _plainScratch = grown(_plainScratch, need);
   return decodeBlob(key, loc, raw, _plainScratch);
 }
 
-/** A buffer of at least `need` bytes, at least twice `old`'s size (so a thread reallocates rarely). */
+/** Scratch buffers grow to this size at most (data chunks are at most 8 MiB). */
+const scratchKeptBytes = 16 * 1024 * 1024;
+
+/** A buffer of at least `need` bytes, up to twice `old`'s size (so a thread reallocates rarely). */
 function grown(old: Buffer, need: number): Buffer {
-  return Buffer.allocUnsafeSlow(Math.max(need, 2 * old.length));
+  return Buffer.allocUnsafeSlow(Math.max(need, Math.min(2 * old.length, scratchKeptBytes)));
 }
 
 let _sealedScratch: Buffer = Buffer.alloc(0);
