@@ -57,7 +57,11 @@ export interface ArchiveOptions {
   oneFileSystem?: boolean;
   /** Tree of the parent snapshot: unchanged files are taken from it without reading them. */
   parentTree?: Id;
-  /** Files read at once. */
+  /**
+   * Large files (a chunk or more) read at once; default 1. The next read is always in flight
+   * while a chunk is cut, so a second file adds little speed, but its slabs and chunks in flight
+   * cost ~100 MiB on a first backup of large files.
+   */
   readConcurrency?: number;
   onProgress?: (p: ArchiveProgress) => void;
 }
@@ -69,7 +73,7 @@ export interface ArchiveResult {
   problems: ArchiveProblem[];
 }
 
-/** Chunks hashed on threads or waiting for the saver at once (each holds its slab, up to 16 MiB). */
+/** Chunks hashed on threads or waiting for the saver at once (each holds its slab, 10 MiB). */
 const hashesInFlight = 8;
 
 /**
@@ -135,7 +139,7 @@ export class Archiver {
     private readonly reader: SmallFileReader,
     private readonly opts: ArchiveOptions = {},
   ) {
-    this.limit = pLimit(opts.readConcurrency ?? 2);
+    this.limit = pLimit(opts.readConcurrency ?? 1);
     this.pol = parsePolynomial(repo.config.chunker_polynomial);
   }
 

@@ -20,8 +20,11 @@
  * of slabs for 60 MiB in use.)
  */
 
-/** The size of a slab; a larger request gets a slab of its own, dropped after use. */
-export const slabSize = 16 * 1024 * 1024;
+/**
+ * The size of a slab: a chunk of at most 8 MiB plus the chunker's 2 MiB read. A larger request
+ * gets a slab of its own, dropped after use.
+ */
+export const slabSize = 10 * 1024 * 1024;
 
 /** A view into a slab, with one reference held by whoever acquired it. */
 export interface Slab {

@@ -33,7 +33,7 @@ export interface BlobSaverOptions {
   dryRun?: boolean;
   /** Packs uploaded at once. */
   uploads?: number;
-  /** Plaintext bytes being encoded at once (bounds memory). */
+  /** Plaintext bytes being encoded at once (bounds memory; default 12 MiB, a few chunks per thread). */
   inFlightBytes?: number;
   /** Write an index file after this many packs, so an interrupted run leaves reusable data behind. */
   indexEveryPacks?: number;
@@ -154,7 +154,7 @@ export class BlobSaver {
   private async makeRoom(plainLength: number): Promise<void> {
     while (
       this.encoding.size > 0 &&
-      this.encodingBytes + plainLength > (this.opts.inFlightBytes ?? 24 * 1024 * 1024)
+      this.encodingBytes + plainLength > (this.opts.inFlightBytes ?? 12 * 1024 * 1024)
     ) {
       this.opts.encoder.flush();
       // Thousands of small blobs may be in flight: wait for any one to finish without
