@@ -90,92 +90,98 @@ export function registerBackup(program: Command): void {
         details: { paths: o.stdin ? [`/${o.stdinFilename}`] : abs, tags, host: o.host ?? null },
       };
       await recordCli(o, entry, (report) =>
-        withRepository(o, 'shared', async (repo) => {
-          const progress = startProgress(out, 'backup', { files: 0, bytes: 0 });
-          let totals = { files: 0, bytes: 0 };
-          const scanning = out.interactive || out.json ? scan(abs, exclude, (t) => (totals = t)) : undefined;
-          let lastStatus = 0;
-          const result = await backup(repo, {
-            paths: targets,
-            stdin: o.stdin ? { stream: process.stdin, filename: o.stdinFilename } : undefined,
-            tags,
-            host: o.host,
-            parent: o.parent,
-            force: o.force,
-            dryRun: o.dryRun,
-            exclude,
-            excludes: [...excludes, ...iexcludes],
-            excludeCaches: o.excludeCaches,
-            oneFileSystem: o.oneFileSystem,
-            withAtime: o.withAtime,
-            compression: o.compression as CompressionMode,
-            onProgress: (p) => {
-              progress.update(p.filesDone, p.bytesDone, totals, p.currentFiles[0]);
-              const now = Date.now();
-              if (out.json && now - lastStatus > 1000) {
-                lastStatus = now;
-                out.printJson({
-                  message_type: 'status',
-                  percent_done: totals.bytes > 0 ? Math.min(1, p.bytesDone / totals.bytes) : 0,
-                  total_files: totals.files,
-                  files_done: p.filesDone,
-                  total_bytes: totals.bytes,
-                  bytes_done: p.bytesDone,
-                  current_files: p.currentFiles,
-                });
-              }
-            },
-          }).finally(() => progress.stop());
-          await scanning;
-          for (const p of result.problems) out.warn(`error: ${p.path}: ${p.message}`);
-          const s = result.stats;
-          Object.assign(report, backupReport(result));
-          if (out.json) {
-            out.printJson({
-              message_type: 'summary',
-              files_new: s.filesNew,
-              files_changed: s.filesChanged,
-              files_unmodified: s.filesUnmodified,
-              dirs_new: s.dirsNew,
-              dirs_changed: s.dirsChanged,
-              dirs_unmodified: s.dirsUnmodified,
-              data_blobs: result.saver.dataBlobs,
-              tree_blobs: result.saver.treeBlobs,
-              data_added: result.saver.dataAdded,
-              data_added_packed: result.saver.dataAddedPacked,
-              total_files_processed: s.totalFiles,
-              total_bytes_processed: s.totalBytes,
-              total_duration: result.seconds,
-              ...(result.snapshot ? { snapshot_id: result.snapshot.id } : {}),
-              ...(result.parent ? { parent_snapshot_id: result.parent } : {}),
-              dry_run: o.dryRun === true,
-              errors: result.problems,
-            });
-          } else {
-            if (result.orphans.adopted > 0 || result.orphans.unreadable.length > 0)
-              out.info(describeOrphans(result.orphans));
-            if (result.parent) out.info(`using parent snapshot ${shortId(result.parent)}`);
-            out.info(
-              `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
-            );
-            out.info(
-              `Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
-            );
-            out.info(
-              `${o.dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(result.saver.dataAdded)} (${formatBytes(result.saver.dataAddedPacked)} stored)`,
-            );
-            out.info(
-              `processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(result.seconds)}`,
-            );
-            if (result.snapshot) out.info(`snapshot ${shortId(result.snapshot.id)} saved`);
-          }
-          if (result.problems.length > 0) {
-            out.warn(
-              `Warning: at least one source file could not be read (${result.problems.length} problems)`,
-            );
-            process.exitCode = ExitCode.partial;
-          }
-        }),
+        withRepository(
+          o,
+          'shared',
+          async (repo) => {
+            const progress = startProgress(out, 'backup', { files: 0, bytes: 0 });
+            let totals = { files: 0, bytes: 0 };
+            const scanning =
+              out.interactive || out.json ? scan(abs, exclude, (t) => (totals = t)) : undefined;
+            let lastStatus = 0;
+            const result = await backup(repo, {
+              paths: targets,
+              stdin: o.stdin ? { stream: process.stdin, filename: o.stdinFilename } : undefined,
+              tags,
+              host: o.host,
+              parent: o.parent,
+              force: o.force,
+              dryRun: o.dryRun,
+              exclude,
+              excludes: [...excludes, ...iexcludes],
+              excludeCaches: o.excludeCaches,
+              oneFileSystem: o.oneFileSystem,
+              withAtime: o.withAtime,
+              compression: o.compression as CompressionMode,
+              onProgress: (p) => {
+                progress.update(p.filesDone, p.bytesDone, totals, p.currentFiles[0]);
+                const now = Date.now();
+                if (out.json && now - lastStatus > 1000) {
+                  lastStatus = now;
+                  out.printJson({
+                    message_type: 'status',
+                    percent_done: totals.bytes > 0 ? Math.min(1, p.bytesDone / totals.bytes) : 0,
+                    total_files: totals.files,
+                    files_done: p.filesDone,
+                    total_bytes: totals.bytes,
+                    bytes_done: p.bytesDone,
+                    current_files: p.currentFiles,
+                  });
+                }
+              },
+            }).finally(() => progress.stop());
+            await scanning;
+            for (const p of result.problems) out.warn(`error: ${p.path}: ${p.message}`);
+            const s = result.stats;
+            Object.assign(report, backupReport(result));
+            if (out.json) {
+              out.printJson({
+                message_type: 'summary',
+                files_new: s.filesNew,
+                files_changed: s.filesChanged,
+                files_unmodified: s.filesUnmodified,
+                dirs_new: s.dirsNew,
+                dirs_changed: s.dirsChanged,
+                dirs_unmodified: s.dirsUnmodified,
+                data_blobs: result.saver.dataBlobs,
+                tree_blobs: result.saver.treeBlobs,
+                data_added: result.saver.dataAdded,
+                data_added_packed: result.saver.dataAddedPacked,
+                total_files_processed: s.totalFiles,
+                total_bytes_processed: s.totalBytes,
+                total_duration: result.seconds,
+                ...(result.snapshot ? { snapshot_id: result.snapshot.id } : {}),
+                ...(result.parent ? { parent_snapshot_id: result.parent } : {}),
+                dry_run: o.dryRun === true,
+                errors: result.problems,
+              });
+            } else {
+              if (result.orphans.adopted > 0 || result.orphans.unreadable.length > 0)
+                out.info(describeOrphans(result.orphans));
+              if (result.parent) out.info(`using parent snapshot ${shortId(result.parent)}`);
+              out.info(
+                `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
+              );
+              out.info(
+                `Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
+              );
+              out.info(
+                `${o.dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(result.saver.dataAdded)} (${formatBytes(result.saver.dataAddedPacked)} stored)`,
+              );
+              out.info(
+                `processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(result.seconds)}`,
+              );
+              if (result.snapshot) out.info(`snapshot ${shortId(result.snapshot.id)} saved`);
+            }
+            if (result.problems.length > 0) {
+              out.warn(
+                `Warning: at least one source file could not be read (${result.problems.length} problems)`,
+              );
+              process.exitCode = ExitCode.partial;
+            }
+          },
+          { loadIndex: true },
+        ),
       );
     });
 }

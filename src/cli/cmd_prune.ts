@@ -67,9 +67,14 @@ export function registerPrune(program: Command): void {
     }
     // restic 0.14 prunes under an exclusive lock: no backup may add packs meanwhile.
     await recordCli(o, { operation: 'prune', repository: repoLocation(o) }, (report) =>
-      withRepository(o, 'exclusive', async (repo) => {
-        Object.assign(report, pruneReport(await runPrune(repo, opts, out)));
-      }),
+      withRepository(
+        o,
+        'exclusive',
+        async (repo) => {
+          Object.assign(report, pruneReport(await runPrune(repo, opts, out)));
+        },
+        { loadIndex: true },
+      ),
     );
   });
 }

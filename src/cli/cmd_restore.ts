@@ -64,92 +64,97 @@ export function registerRestore(program: Command): void {
       },
     };
     await recordCli(o, entry, (report) =>
-      withRepository(o, 'shared', async (repo) => {
-        const snap = await repo.findSnapshot(snapRef, snapshotFilter(o));
-        report.snapshot_id = snap.id;
-        let tree = snap.tree;
-        const subParts = splitPath(sub);
-        if (subParts.length > 0) {
-          const node = await findNode(repo, snap.tree, sub);
-          if (node?.type !== 'dir' || !node.subtree)
-            throw new ArcaError('usage', `${sub} is not a directory in the snapshot`);
-          tree = node.subtree;
-        }
-        out.info(
-          `restoring snapshot ${shortId(snap.id)} of [${snap.paths.join(' ')}] at ${snap.time} to ${target}`,
-        );
-        const started = Date.now();
-        const progress = startProgress(out, 'restore', { files: 0, bytes: 0 });
-        const result = await restoreTree(repo, tree, {
-          target,
-          subpath: Buffer.from(`/${subParts.map((p) => p.toString('latin1')).join('/')}`, 'latin1'),
-          select: o.include || o.exclude || o.iinclude || o.iexclude ? select : undefined,
-          overwrite: o.overwrite === true,
-          sparse: o.sparse !== false,
-          onProgress: (p) =>
-            progress.update(p.filesDone, p.bytesDone, { files: p.filesTotal, bytes: p.bytesTotal }),
-        }).finally(() => progress.stop());
-        const seconds = (Date.now() - started) / 1000;
-        let verifyProblems: { path: string; message: string }[] = [];
-        let verified: { files: number; bytes: number } | undefined;
-        if (o.verify) {
-          const vp = startProgress(out, 'verify', {
-            files: result.restoredFiles.length,
-            bytes: result.bytes,
-          });
-          const v = verifyRestoredFiles(repo, result.restoredFiles, (f, b) => vp.update(f, b));
-          vp.stop();
-          verifyProblems = v.problems;
-          verified = { files: v.files, bytes: v.bytes };
-        }
-        for (const p of result.problems) out.warn(`error: ${p.path}: ${p.message}`);
-        for (const p of verifyProblems) out.warn(`verify: ${p.path}: ${p.message}`);
-        if (out.json) {
-          out.printJson({
-            message_type: 'summary',
-            snapshot_id: snap.id,
+      withRepository(
+        o,
+        'shared',
+        async (repo) => {
+          const snap = await repo.findSnapshot(snapRef, snapshotFilter(o));
+          report.snapshot_id = snap.id;
+          let tree = snap.tree;
+          const subParts = splitPath(sub);
+          if (subParts.length > 0) {
+            const node = await findNode(repo, snap.tree, sub);
+            if (node?.type !== 'dir' || !node.subtree)
+              throw new ArcaError('usage', `${sub} is not a directory in the snapshot`);
+            tree = node.subtree;
+          }
+          out.info(
+            `restoring snapshot ${shortId(snap.id)} of [${snap.paths.join(' ')}] at ${snap.time} to ${target}`,
+          );
+          const started = Date.now();
+          const progress = startProgress(out, 'restore', { files: 0, bytes: 0 });
+          const result = await restoreTree(repo, tree, {
             target,
-            files_restored: result.files,
+            subpath: Buffer.from(`/${subParts.map((p) => p.toString('latin1')).join('/')}`, 'latin1'),
+            select: o.include || o.exclude || o.iinclude || o.iexclude ? select : undefined,
+            overwrite: o.overwrite === true,
+            sparse: o.sparse !== false,
+            onProgress: (p) =>
+              progress.update(p.filesDone, p.bytesDone, { files: p.filesTotal, bytes: p.bytesTotal }),
+          }).finally(() => progress.stop());
+          const seconds = (Date.now() - started) / 1000;
+          let verifyProblems: { path: string; message: string }[] = [];
+          let verified: { files: number; bytes: number } | undefined;
+          if (o.verify) {
+            const vp = startProgress(out, 'verify', {
+              files: result.restoredFiles.length,
+              bytes: result.bytes,
+            });
+            const v = verifyRestoredFiles(repo, result.restoredFiles, (f, b) => vp.update(f, b));
+            vp.stop();
+            verifyProblems = v.problems;
+            verified = { files: v.files, bytes: v.bytes };
+          }
+          for (const p of result.problems) out.warn(`error: ${p.path}: ${p.message}`);
+          for (const p of verifyProblems) out.warn(`verify: ${p.path}: ${p.message}`);
+          if (out.json) {
+            out.printJson({
+              message_type: 'summary',
+              snapshot_id: snap.id,
+              target,
+              files_restored: result.files,
+              dirs_restored: result.dirs,
+              others_restored: result.others,
+              bytes_restored: result.bytes,
+              seconds,
+              errors: result.problems,
+              ...(verified
+                ? {
+                    verified_files: verified.files,
+                    verified_bytes: verified.bytes,
+                    verify_errors: verifyProblems,
+                  }
+                : {}),
+            });
+          } else {
+            out.info(
+              `restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}`,
+            );
+            if (verified) {
+              out.info(
+                `verified ${verified.files} files, ${formatBytes(verified.bytes)}: ${verifyProblems.length} problems`,
+              );
+            }
+          }
+          const errors = result.problems.length + verifyProblems.length;
+          report.files_read = result.files;
+          report.bytes_read = result.bytes;
+          report.details = {
             dirs_restored: result.dirs,
             others_restored: result.others,
-            bytes_restored: result.bytes,
-            seconds,
-            errors: result.problems,
-            ...(verified
-              ? {
-                  verified_files: verified.files,
-                  verified_bytes: verified.bytes,
-                  verify_errors: verifyProblems,
-                }
-              : {}),
-          });
-        } else {
-          out.info(
-            `restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}`,
-          );
-          if (verified) {
-            out.info(
-              `verified ${verified.files} files, ${formatBytes(verified.bytes)}: ${verifyProblems.length} problems`,
-            );
+            verified_files: verified?.files ?? null,
+            errors,
+          };
+          if (errors > 0) {
+            const first = result.problems[0] ?? verifyProblems[0]!;
+            report.result = 'failed';
+            report.error = `there were ${errors} errors, the first: ${first.path}: ${first.message}`;
+            out.warn(`Fatal: there were ${errors} errors`);
+            process.exitCode = ExitCode.error;
           }
-        }
-        const errors = result.problems.length + verifyProblems.length;
-        report.files_read = result.files;
-        report.bytes_read = result.bytes;
-        report.details = {
-          dirs_restored: result.dirs,
-          others_restored: result.others,
-          verified_files: verified?.files ?? null,
-          errors,
-        };
-        if (errors > 0) {
-          const first = result.problems[0] ?? verifyProblems[0]!;
-          report.result = 'failed';
-          report.error = `there were ${errors} errors, the first: ${first.path}: ${first.message}`;
-          out.warn(`Fatal: there were ${errors} errors`);
-          process.exitCode = ExitCode.error;
-        }
-      }),
+        },
+        { loadIndex: true },
+      ),
     );
   });
 }

@@ -139,6 +139,7 @@ export async function withRepository<T>(
   g: GlobalOptions,
   mode: LockMode,
   fn: (repo: Repository) => Promise<T>,
+  opts: { loadIndex?: boolean } = {},
 ): Promise<T> {
   const repo = await openRepository(g);
   let lock: Lock | undefined;
@@ -147,7 +148,7 @@ export async function withRepository<T>(
   });
   let result: T;
   try {
-    if (mode !== 'none' && g.lock !== false) lock = await repo.lock(mode === 'exclusive');
+    if (mode !== 'none' && g.lock !== false) lock = await repo.lock(mode === 'exclusive', opts);
     result = await fn(repo);
   } catch (err) {
     cleanUp();

@@ -100,14 +100,7 @@ function encodeFiles(task: FileTask): FileTaskResult {
     r.blob.sealed = out.subarray(at, at + n);
     at += n;
   }
-  return Piscina.move({
-    get [Piscina.transferableSymbol]() {
-      return out.buffer;
-    },
-    get [Piscina.valueSymbol]() {
-      return results;
-    },
-  } as never) as unknown as FileTaskResult;
+  return movingAlong(results, out.buffer);
 }
 
 let staging = Buffer.alloc(0);
@@ -167,13 +160,17 @@ function decodeRange(task: DecodeTask): DecodeTaskResult {
   }
   const out = new Uint8Array(whole.buffer, 0, at);
   const result: DecodeTaskResult = { data: out, lengths, errors };
-  // Moved, not copied, back to the caller.
+  return movingAlong(result, out.buffer);
+}
+
+/** `value` as an answer with `buffer` (which views in `value` lie in) moved, not copied, to the caller. */
+function movingAlong<T>(value: T, buffer: ArrayBufferLike): T {
   return Piscina.move({
     get [Piscina.transferableSymbol]() {
-      return out.buffer;
+      return buffer;
     },
     get [Piscina.valueSymbol]() {
-      return result;
+      return value;
     },
-  } as never) as unknown as DecodeTaskResult;
+  } as never) as unknown as T;
 }

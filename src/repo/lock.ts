@@ -59,10 +59,14 @@ export class Lock {
   /**
    * Takes a lock as restic does: write ours, wait, then look for conflicting locks that are
    * not stale. An exclusive lock conflicts with every lock; a shared one with exclusive ones.
+   * `whileWaiting` starts once our lock file is written, during the wait: from then on no
+   * exclusive operation (prune) can begin unnoticed, so it may read the repository (load the
+   * index, say); if a conflict shows up, the caller discards what it read.
    */
-  static async acquire(repo: Repository, exclusive: boolean): Promise<Lock> {
+  static async acquire(repo: Repository, exclusive: boolean, whileWaiting?: () => void): Promise<Lock> {
     await assertNoConflict(repo, exclusive, undefined);
     const id = await repo.saveJsonUnpacked('locks', lockData(exclusive));
+    whileWaiting?.();
     try {
       await sleep(waitBeforeCheckMs);
       await assertNoConflict(repo, exclusive, id);

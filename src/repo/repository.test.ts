@@ -69,3 +69,47 @@ test('trees of one pack are read with one read of the pack', {
     await backend.close();
   }
 });
+
+/** A local backend that logs the order of lock writes and index reads. */
+class OrderBackend extends LocalBackend {
+  readonly events: string[] = [];
+  override save(h: Handle, data: Buffer): Promise<void> {
+    if (h.type === 'locks') this.events.push('lock written');
+    return super.save(h, data);
+  }
+  override load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+    if (h.type === 'index') this.events.push('index read');
+    return super.load(h, offset, length);
+  }
+}
+
+test('with loadIndex, the index is read while the lock waits, never before our lock file exists', {
+  skip: haveRestic ? false : noRestic,
+}, async () => {
+  const backend = new OrderBackend(repoDir);
+  const repo = await Repository.open(backend, password);
+  try {
+    const lock = await repo.lock(false, { loadIndex: true });
+    // Read during the wait: by now the index is there without another read.
+    const reads = backend.events.filter((e) => e === 'index read').length;
+    assert.ok(reads > 0, 'the index was not read while waiting for the lock');
+    assert.equal(backend.events[0], 'lock written');
+    await repo.loadIndex();
+    assert.equal(backend.events.filter((e) => e === 'index read').length, reads);
+    assert.ok(repo.index.packs().size > 0);
+    await lock.release();
+  } finally {
+    await backend.close();
+  }
+  // A conflicting lock still wins: the loaded index is simply not used.
+  const other = new OrderBackend(repoDir);
+  const held = await (await Repository.open(new LocalBackend(repoDir), password)).lock(true);
+  const second = await Repository.open(other, password);
+  try {
+    await assert.rejects(second.lock(false, { loadIndex: true }), /locked/);
+    assert.deepEqual(other.events, [], 'nothing was read or written past the first check');
+  } finally {
+    await held.release();
+    await other.close();
+  }
+});
