@@ -11,13 +11,15 @@
  *
  * Slabs are all of one size and are never given up: a file's buffer is cut from the current
  * slab (several small files share one), and a slab is reused once every buffer cut from it is
- * released. (Only a request larger than a slab, which the archiver never makes, gets a
- * one-off slab.) References are counted per slab, not per buffer: releasing one buffer twice
- * goes unnoticed until the slab's count would drop below zero. Memory is then the most the backup ever had in flight, and stays there. (A first
+ * released. Memory is then the most the backup ever had in flight, and stays there. (A first
  * design rounded each buffer to a power of two and dropped surplus slabs; a dropped
  * SharedArrayBuffer is freed only once every thread that saw it has collected its garbage,
  * which the encoding threads, with their tiny heaps, hardly ever do: a 1 GB backup made 300 MiB
- * of slabs for 60 MiB in use.)
+ * of slabs for 60 MiB in use.) Only a request larger than a slab, which the archiver never
+ * makes, gets a one-off slab.
+ *
+ * References are counted per slab, not per buffer: releasing one buffer twice goes unnoticed
+ * until the slab's count would drop below zero.
  */
 
 /**

@@ -14,11 +14,17 @@ const noRestic = 'restic is not installed (apt-get install restic)';
 const haveRestic = hasTool('restic');
 if (!haveRestic && process.env.CI === 'true') throw new Error(noRestic);
 
-/** A local backend that counts what is read from pack files. */
-class CountingBackend extends LocalBackend {
+/** A local backend that records what is read from pack files, and in what order locks are written and index files read. */
+class RecordingBackend extends LocalBackend {
   readonly loads: { name: string; whole: boolean }[] = [];
+  readonly events: string[] = [];
+  override save(h: Handle, data: Buffer): Promise<void> {
+    if (h.type === 'locks') this.events.push('lock written');
+    return super.save(h, data);
+  }
   override load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
     if (h.type === 'data') this.loads.push({ name: h.name, whole: offset === 0 && length === undefined });
+    if (h.type === 'index') this.events.push('index read');
     return super.load(h, offset, length);
   }
 }
@@ -47,7 +53,7 @@ after(async () => {
 test('trees of one pack are read with one read of the pack', {
   skip: haveRestic ? false : noRestic,
 }, async () => {
-  const backend = new CountingBackend(repoDir);
+  const backend = new RecordingBackend(repoDir);
   const repo = await Repository.open(backend, password);
   try {
     const [snap] = await repo.listSnapshots();
@@ -70,23 +76,10 @@ test('trees of one pack are read with one read of the pack', {
   }
 });
 
-/** A local backend that logs the order of lock writes and index reads. */
-class OrderBackend extends LocalBackend {
-  readonly events: string[] = [];
-  override save(h: Handle, data: Buffer): Promise<void> {
-    if (h.type === 'locks') this.events.push('lock written');
-    return super.save(h, data);
-  }
-  override load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
-    if (h.type === 'index') this.events.push('index read');
-    return super.load(h, offset, length);
-  }
-}
-
 test('with loadIndex, the index is read while the lock waits, never before our lock file exists', {
   skip: haveRestic ? false : noRestic,
 }, async () => {
-  const backend = new OrderBackend(repoDir);
+  const backend = new RecordingBackend(repoDir);
   const repo = await Repository.open(backend, password);
   try {
     const lock = await repo.lock(false, { loadIndex: true });
@@ -102,7 +95,7 @@ test('with loadIndex, the index is read while the lock waits, never before our l
     await backend.close();
   }
   // A conflicting lock still wins: the loaded index is simply not used.
-  const other = new OrderBackend(repoDir);
+  const other = new RecordingBackend(repoDir);
   const held = await (await Repository.open(new LocalBackend(repoDir), password)).lock(true);
   const second = await Repository.open(other, password);
   try {
